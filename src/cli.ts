@@ -1,0 +1,168 @@
+/**
+ * The `rampart` command.
+ *
+ *   rampart start  [--config FILE]            run the gateway (foreground; SIGHUP reloads, SIGTERM drains)
+ *   rampart check  [--config FILE]            validate the config and certificates, print every problem, exit 0/1
+ *   rampart certs  --dev [--config FILE] [--force]
+ *                                             write self-signed dev certificates for the configured hosts
+ *   rampart demo   [--config FILE] [--demo-port N]
+ *                                             dev certs if missing + the bundled demo app + the gateway
+ *
+ * FILE defaults to $RAMPART_CONFIG, else `rampart.yaml`. Exit codes: 0 ok, 1 invalid config or failed start, 2 usage.
+ */
+import { parseArgs } from 'node:util'
+import { relative, resolve } from 'node:path'
+import { loadConfigFile } from './config/load.js'
+import { formatProblem } from './config/validate.js'
+import { createLogger } from './log/logger.js'
+import { startRuntime, ConfigError } from './server/runtime.js'
+import { ensureDevCerts } from './tls/devcerts.js'
+import { isRampartError } from './errors.js'
+
+const USAGE = `usage:
+  rampart start [--config FILE]
+  rampart check [--config FILE]
+  rampart certs --dev [--config FILE] [--force]
+  rampart demo  [--config FILE] [--demo-port N]
+FILE defaults to $RAMPART_CONFIG, else rampart.yaml`
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`)
+}
+function err(line: string): void {
+  process.stderr.write(`${line}\n`)
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv
+  let values: Record<string, string | boolean | undefined>
+  try {
+    values = parseArgs({
+      args: [...rest],
+      options: {
+        config: { type: 'string', short: 'c' },
+        dev: { type: 'boolean' },
+        force: { type: 'boolean' },
+        'demo-port': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values
+  } catch (e) {
+    err((e as Error).message)
+    err(USAGE)
+    return 2
+  }
+  const configPath = displayPath((values['config'] as string | undefined) ?? process.env['RAMPART_CONFIG'] ?? 'rampart.yaml')
+  switch (command) {
+    case 'check':
+      return check(configPath)
+    case 'certs':
+      if (!values['dev']) {
+        err('rampart certs only writes self-signed development certificates: pass --dev')
+        return 2
+      }
+      return devCerts(configPath, Boolean(values['force']))
+    case 'start':
+      return start(configPath)
+    case 'demo':
+      return demo(configPath, Number(values['demo-port'] ?? 3000))
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      out(USAGE)
+      return command === undefined ? 2 : 0
+    default:
+      err(`unknown command: ${command}`)
+      err(USAGE)
+      return 2
+  }
+}
+
+async function check(configPath: string): Promise<number> {
+  const result = await loadConfigFile(configPath)
+  if (!result.ok) {
+    for (const p of result.problems) err(formatProblem(p))
+    const n = result.problems.filter((p) => p.severity === 'error').length
+    err(`${configPath}: ${n} error${n === 1 ? '' : 's'}; configuration is invalid`)
+    return 1
+  }
+  for (const p of result.loaded.warnings) err(formatProblem(p))
+  const c = result.loaded.config
+  out(`${configPath}: configuration is valid (${c.sites.length} site${c.sites.length === 1 ? '' : 's'}, ` +
+    `${c.tls.certificates.length} certificate${c.tls.certificates.length === 1 ? '' : 's'})`)
+  return 0
+}
+
+async function devCerts(configPath: string, force: boolean): Promise<number> {
+  const result = await loadConfigFile(configPath, { skipCertificates: true })
+  if (!result.ok) {
+    for (const p of result.problems) err(formatProblem(p))
+    return 1
+  }
+  const { config, baseDir } = result.loaded
+  const written = await ensureDevCerts(config.tls.certificates.map((c) => ({
+    hosts: c.hosts,
+    certPath: resolve(baseDir, c.cert),
+    keyPath: resolve(baseDir, c.key),
+  })), force)
+  for (const w of written) out(`wrote ${w} (self-signed, for development only)`)
+  if (written.length === 0) out('all certificates exist; use --force to replace them')
+  return 0
+}
+
+async function start(configPath: string): Promise<number> {
+  const pre = await loadConfigFile(configPath, { skipCertificates: true })
+  const level = pre.ok ? pre.loaded.config.log.level : 'info'
+  const logger = createLogger({ level })
+  try {
+    await startRuntime({ configPath, logger, handleSignals: true })
+    return -1 // keep running
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      for (const p of e.problems) err(formatProblem(p))
+      logger.fatal({ code: e.code }, 'configuration is invalid; not starting')
+    } else if (isRampartError(e)) {
+      logger.fatal({ code: e.code }, e.message)
+    } else {
+      logger.fatal({ code: 'RAMPART_ERR_LIFECYCLE_UNCAUGHT', err: e }, 'failed to start')
+    }
+    logger.flush()
+    return 1
+  }
+}
+
+async function demo(configPath: string, demoPort: number): Promise<number> {
+  const pre = await loadConfigFile(configPath, { skipCertificates: true })
+  if (!pre.ok) {
+    for (const p of pre.problems) err(formatProblem(p))
+    return 1
+  }
+  const { config, baseDir } = pre.loaded
+  const written = await ensureDevCerts(config.tls.certificates.map((c) => ({
+    hosts: c.hosts, certPath: resolve(baseDir, c.cert), keyPath: resolve(baseDir, c.key),
+  })))
+  for (const w of written) out(`generated dev certificate ${w}`)
+  const { startDemoApp } = await import('./demo/app.js')
+  const app = await startDemoApp({ port: demoPort, host: '127.0.0.1' })
+  out(`demo legacy app on http://127.0.0.1:${app.port}`)
+  const code = await start(configPath)
+  if (code === 1) {
+    await app.close()
+    return 1
+  }
+  const https = config.listen.https.port
+  out(`Rampart is up. Try:  curl -k https://localhost:${https}/   (or https://ballejaune.localhost:${https}/)`)
+  process.once('SIGTERM', () => void app.close())
+  process.once('SIGINT', () => void app.close())
+  return -1
+}
+
+/** Relative to the working directory when inside it, so messages read like a compiler's. */
+function displayPath(p: string): string {
+  const abs = resolve(p)
+  const rel = relative(process.cwd(), abs)
+  return rel && !rel.startsWith('..') ? rel : abs
+}

@@ -1,0 +1,86 @@
+/**
+ * Checks that span fields, run after the schema passed. Pure: works on the validated config only.
+ * File-level checks (certificate files, key match, expiry) live in `load.ts` because they read files.
+ */
+import type { RampartConfig } from './schema.js'
+import type { PathSegment } from './validate.js'
+import type { ErrorCode } from '../errors.js'
+import { hostMatchesPattern } from '../tls/sni.js'
+
+export interface CrossProblem {
+  at: readonly PathSegment[]
+  path: string
+  message: string
+  code: ErrorCode
+  severity: 'error' | 'warning'
+}
+
+export function crossCheck(config: RampartConfig): CrossProblem[] {
+  const out: CrossProblem[] = []
+  const err = (at: PathSegment[], path: string, message: string, code: ErrorCode = 'RAMPART_ERR_CONFIG_CONFLICT') =>
+    out.push({ at, path, message, code, severity: 'error' })
+  const warn = (at: PathSegment[], path: string, message: string, code: ErrorCode = 'RAMPART_ERR_CONFIG_CONFLICT') =>
+    out.push({ at, path, message, code, severity: 'warning' })
+
+  // A host (with its path prefix) belongs to exactly one site.
+  const owner = new Map<string, number>()
+  config.sites.forEach((site, i) => {
+    site.hosts.forEach((host, j) => {
+      const key = `${host} ${site.pathPrefix}`
+      const first = owner.get(key)
+      if (first !== undefined) {
+        err(['sites', i, 'hosts', j], `sites[${i}].hosts[${j}]`,
+          `host '${host}'${site.pathPrefix !== '/' ? ` with pathPrefix '${site.pathPrefix}'` : ''} is already served by sites[${first}]`,
+          'RAMPART_ERR_CONFIG_HOST_DUPLICATE')
+      } else {
+        owner.set(key, i)
+      }
+    })
+  })
+  const names = new Map<string, number>()
+  config.sites.forEach((site, i) => {
+    if (!site.name) return
+    const first = names.get(site.name)
+    if (first !== undefined) err(['sites', i, 'name'], `sites[${i}].name`, `site name '${site.name}' is already used by sites[${first}]`)
+    else names.set(site.name, i)
+  })
+
+  const siteHosts = config.sites.flatMap((s) => s.hosts)
+  config.tls.certificates.forEach((cert, i) => {
+    cert.hosts.forEach((host, j) => {
+      const served = siteHosts.some((h) => h === host || hostMatchesPattern(host.replace(/^\*\./, 'x.'), h) ||
+        (host.startsWith('*.') && h.endsWith(host.slice(1))))
+      if (!served) {
+        err(['tls', 'certificates', i, 'hosts', j], `tls.certificates[${i}].hosts[${j}]`,
+          `host '${host}' is not a host of any site`, 'RAMPART_ERR_CONFIG_CERT_HOST_UNKNOWN')
+      }
+    })
+  })
+  const defaults = config.tls.certificates.map((c, i) => (c.default ? i : -1)).filter((i) => i >= 0)
+  if (defaults.length > 1) {
+    err(['tls', 'certificates', defaults[1]!, 'default'], `tls.certificates[${defaults[1]}].default`,
+      `only one certificate can be the default (tls.certificates[${defaults[0]}] already is)`)
+  }
+  const certHosts = config.tls.certificates.flatMap((c) => c.hosts)
+  config.sites.forEach((site, i) => {
+    site.hosts.forEach((host, j) => {
+      const probe = host.startsWith('*.') ? `x${host.slice(1)}` : host
+      if (!certHosts.some((p) => hostMatchesPattern(probe, p))) {
+        warn(['sites', i, 'hosts', j], `sites[${i}].hosts[${j}]`,
+          `no certificate lists host '${host}'; clients will get the default certificate`)
+      }
+    })
+  })
+
+  if (config.tls.profile === 'modern' && config.tls.minVersion === 'TLSv1.2') {
+    err(['tls', 'minVersion'], 'tls.minVersion', "the 'modern' profile is TLS 1.3 only; remove minVersion or use profile 'intermediate'")
+  }
+  if (config.listen.http.acme.mode === 'folder' && !config.listen.http.acme.folder) {
+    err(['listen', 'http', 'acme'], 'listen.http.acme.folder', "acme mode 'folder' needs 'folder'")
+  }
+  if (config.listen.http.enabled && config.listen.https.port === config.listen.http.port &&
+      config.listen.https.host === config.listen.http.host) {
+    err(['listen', 'http', 'port'], 'listen.http.port', 'the HTTP and HTTPS listeners cannot share a port')
+  }
+  return out
+}

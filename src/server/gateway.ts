@@ -1,0 +1,312 @@
+/**
+ * The HTTPS gateway: a Fastify instance with one catch-all route that forwards to the site's upstream.
+ *
+ * Order per request (DESIGN.md): request id → target and Host checks → site routing → client IP → protections
+ * (registered by their own plugins as `onRequest`/`preHandler` hooks) → forward → response policy → access log.
+ * Everything per request reads the current `Plan` from `state`, so a reload swaps behaviour without a restart.
+ * Bodies are never parsed here: the content-type parser hands the raw stream to the forwarder.
+ */
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import { METHODS } from 'node:http'
+import type { Readable } from 'node:stream'
+import type { Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
+import type { Logger } from 'pino'
+import type { Plan, CompiledSite } from './plan.js'
+import { createTlsServer, type CertificateHolder, type HttpsServer } from './tls-server.js'
+import { resolveTarget } from './resolve.js'
+import { errorPage } from '../http/pages.js'
+import { normalizeIp } from '../net/cidr.js'
+import { resolveClientIp } from '../net/client-ip.js'
+import { forwardRequestHeaders } from '../proxy/forward-headers.js'
+import { stripHopByHop } from '../proxy/hop-by-hop.js'
+import { sendUpstream, type UpstreamHeaders, type UpstreamResponse, type ClassifiedError } from '../proxy/forwarder.js'
+import { BodyLimit } from '../proxy/body-limit.js'
+import { ERRORS, type ErrorCode } from '../errors.js'
+
+export interface GatewayState {
+  plan: Plan
+}
+
+/** Per-request facts, set once in onRequest and read by every later stage. */
+export interface RequestState {
+  site: CompiledSite
+  /** The Host (or :authority) exactly as sent. */
+  host: string
+  /** Path without the query, as sent (still percent-encoded). */
+  path: string
+  remoteIp: string
+  clientIp: string
+  peerTrusted: boolean
+  upstreamStart: number
+  upstreamMs: number
+  /** Why the request ended without an upstream answer (catalogued code), for logs and metrics. */
+  errorCode: ErrorCode | undefined
+  errorKind: string | undefined
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rampart: RequestState
+  }
+}
+
+/**
+ * A hook point for the response policy (security headers, cookies). The hardening plugin replaces it; the default
+ * only removes nothing. `own` lists headers for responses Rampart makes itself.
+ */
+export interface ResponseHooks {
+  /** Mutates upstream response headers before they reach the client. */
+  onUpstreamHeaders(headers: UpstreamHeaders, request: FastifyRequest, statusCode: number): void
+  /** Adds headers to a response Rampart generates (error pages, blocks). */
+  onOwnResponse(reply: FastifyReply, request: FastifyRequest): void
+}
+
+const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/
+const ALL_METHODS = METHODS.filter((m) => m !== 'CONNECT')
+
+export interface GatewayOptions {
+  readonly state: GatewayState
+  readonly certs: CertificateHolder
+  readonly logger: Logger
+  readonly hooks?: Partial<ResponseHooks>
+}
+
+export interface Gateway {
+  readonly app: FastifyInstance
+  readonly server: HttpsServer
+  readonly hooks: ResponseHooks
+}
+
+export function buildGateway(options: GatewayOptions): Gateway {
+  const { state, certs, logger } = options
+  const config = state.plan.config
+  const hooks: ResponseHooks = {
+    onUpstreamHeaders: options.hooks?.onUpstreamHeaders ?? (() => {}),
+    onOwnResponse: options.hooks?.onOwnResponse ?? (() => {}),
+  }
+  let server: HttpsServer | undefined
+
+  const app = Fastify({
+    loggerInstance: logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    // One logger for all requests: a per-request child logger costs more than it gives; ids are logged explicitly.
+    childLoggerFactory: (parent: Logger) => parent,
+    requestIdHeader: false,
+    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
+      const incoming = req.headers[state.plan.requestIdHeader]
+      if (state.plan.trustIncomingId && typeof incoming === 'string' && SAFE_ID.test(incoming)) return incoming
+      return randomUUID()
+    },
+    serverFactory: (handler: unknown) => {
+      server = createTlsServer(config, certs, handler as never)
+      return server as never
+    },
+    http2: config.listen.https.http2 as false,
+    return503OnClosing: true,
+    forceCloseConnections: false,
+    clientErrorHandler: clientError,
+    routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, maxParamLength: 8192 },
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance
+
+  app.decorateRequest('rampart', null as unknown as RequestState)
+  // A proxy forwards every method Node's parser accepts (WebDAV's PROPFIND and friends included), body allowed.
+  const known = new Set(app.supportedMethods)
+  for (const m of ALL_METHODS) if (!known.has(m)) app.addHttpMethod(m, { hasBody: true })
+
+  // Bodies stream through untouched: no parsing, whatever the content type (or none).
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_req: FastifyRequest, payload: unknown, done: (err: Error | null, body?: unknown) => void) => {
+    done(null, payload)
+  })
+
+  app.addHook('onRequest', (request, reply, done) => {
+    const plan = state.plan
+    const raw = request.raw
+    const headers = raw.headers
+    const target = resolveTarget(plan, raw.url ?? '', headers.host, headers[':authority'] as string | undefined)
+    if (!target.ok) return sendError(reply, request, target.code)
+
+    const declared = headers['content-length']
+    if (declared !== undefined && Number(declared) > plan.maxBodySize) {
+      return sendError(reply, request, 'RAMPART_ERR_HTTP_BODY_TOO_LARGE')
+    }
+    if ((raw.method === 'GET' || raw.method === 'HEAD') &&
+        ((declared !== undefined && declared !== '0') || headers['transfer-encoding'] !== undefined)) {
+      // A body on GET/HEAD is a classic desync vector and legacy apps never expect one: refuse it.
+      return sendError(reply, request, 'RAMPART_ERR_HTTP_BAD_REQUEST')
+    }
+
+    const remoteIp = normalizeIp(raw.socket?.remoteAddress ?? '')
+    const peerTrusted = plan.trusted.size > 0 && plan.trusted.has(remoteIp)
+    request.rampart = {
+      site: target.site,
+      host: target.host,
+      path: target.path,
+      remoteIp,
+      clientIp: peerTrusted ? resolveClientIp(remoteIp, headers['x-forwarded-for'], plan.trusted) : remoteIp,
+      peerTrusted,
+      upstreamStart: 0,
+      upstreamMs: -1,
+      errorCode: undefined,
+      errorKind: undefined,
+    }
+    done()
+  })
+
+  app.route({ method: ALL_METHODS, url: '*', handler: proxyHandler })
+
+  function proxyHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+    const plan = state.plan
+    const st = request.rampart
+    const site = st.site
+    const raw = request.raw
+    const headers: Record<string, string | string[] | number | undefined> = {}
+    const incoming = raw.headers
+    for (const name in incoming) {
+      if (name.charCodeAt(0) !== 58 /* : pseudo-header */) headers[name] = incoming[name]
+    }
+    forwardRequestHeaders(headers, {
+      remoteIp: st.remoteIp,
+      peerTrusted: st.peerTrusted,
+      host: st.host,
+      listenerPort: plan.httpsPort,
+      proto: 'https',
+      requestIdHeader: plan.requestIdHeader,
+      requestId: request.id,
+    }, site.hostMode)
+
+    let body = (request.body as Readable | undefined) ?? null
+    if (body && incoming['content-length'] === undefined) {
+      const limited = new BodyLimit(plan.maxBodySize)
+      body.on('error', (err) => limited.destroy(err))
+      body = body.pipe(limited)
+    }
+    st.upstreamStart = performance.now()
+    sendUpstream(site.target, { method: raw.method ?? 'GET', path: raw.url ?? '/', headers, body }, (err, res) => {
+      if (err) return onUpstreamError(request, reply, err)
+      onUpstreamResponse(request, reply, res!)
+    })
+    return reply
+  }
+
+  function onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): void {
+    const st = request.rampart
+    st.upstreamMs = performance.now() - st.upstreamStart
+    if (reply.sent || request.raw.destroyed) {
+      res.body.destroy()
+      return
+    }
+    const h = res.headers
+    stripHopByHop(h)
+    const location = h['location']
+    if (typeof location === 'string') h['location'] = st.site.location.rewrite(location, st.host)
+    hooks.onUpstreamHeaders(h, request, res.statusCode)
+    h[state.plan.requestIdHeader] = request.id
+    try {
+      reply.code(res.statusCode)
+    } catch {
+      res.body.destroy()
+      st.errorKind = 'invalid-status'
+      return sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
+    }
+    for (const name in h) {
+      const value = h[name]
+      if (value !== undefined) reply.header(name, value)
+    }
+    res.body.on('error', (e: Error) => {
+      st.errorKind = `response-${(e as NodeJS.ErrnoException).code ?? 'error'}`
+    })
+    reply.send(res.body)
+  }
+
+  function onUpstreamError(request: FastifyRequest, reply: FastifyReply, err: ClassifiedError): void {
+    const st = request.rampart
+    st.errorKind = err.kind
+    const status = (ERRORS[err.code] as { status?: number }).status ?? 502
+    const level = status >= 500 ? 'warn' : 'info'
+    logger[level]({
+      code: err.code, kind: err.kind, reqId: request.id, site: st.site.name, upstream: st.site.target.origin,
+      err: { message: err.cause.message, code: (err.cause as NodeJS.ErrnoException).code },
+    }, ERRORS[err.code].message)
+    if (reply.sent) return
+    sendError(reply, request, err.code)
+  }
+
+  function sendError(reply: FastifyReply, request: FastifyRequest, code: ErrorCode): void {
+    const page = errorPage(code, request.id)
+    if (request.rampart) request.rampart.errorCode = code
+    else (reply as unknown as { rampartErrorCode?: ErrorCode }).rampartErrorCode = code
+    reply
+      .code(page.status)
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .header(state.plan.requestIdHeader, request.id)
+    if (page.status === 400 || page.status === 414 || page.status === 431) reply.header('connection', 'close')
+    hooks.onOwnResponse(reply, request)
+    reply.send(page.body)
+  }
+
+  app.setNotFoundHandler((request, reply) => sendError(reply, request, 'RAMPART_ERR_HTTP_BAD_REQUEST'))
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+    let code: ErrorCode
+    if (error.statusCode === 413 || error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') code = 'RAMPART_ERR_HTTP_BODY_TOO_LARGE'
+    else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) code = 'RAMPART_ERR_HTTP_BAD_REQUEST'
+    else {
+      code = 'RAMPART_ERR_HTTP_INTERNAL'
+      logger.error({ code: 'RAMPART_ERR_LIFECYCLE_UNCAUGHT', reqId: request.id, err: error }, ERRORS.RAMPART_ERR_LIFECYCLE_UNCAUGHT.message)
+    }
+    if (reply.sent) return
+    sendError(reply, request, code)
+  })
+
+  if (config.log.accessLog) {
+    app.addHook('onResponse', (request, reply, done) => {
+      if (state.plan.accessLog) logger.info(accessLogLine(request, reply), 'request')
+      done()
+    })
+  }
+
+  if (!server) throw new Error('server factory was not called')
+  return { app, server, hooks }
+}
+
+/** One JSON access-log line. Never headers or bodies: nothing here can carry a secret. */
+export function accessLogLine(request: FastifyRequest, reply: FastifyReply): Record<string, unknown> {
+  const st = request.rampart as RequestState | null
+  const raw = request.raw
+  const socket = (raw.socket ?? undefined) as (Socket & Partial<TLSSocket>) | undefined
+  const contentLength = reply.getHeader('content-length')
+  return {
+    type: 'access',
+    reqId: request.id,
+    clientIp: st?.clientIp ?? normalizeIp(socket?.remoteAddress ?? ''),
+    method: raw.method,
+    host: st?.host ?? raw.headers.host ?? raw.headers[':authority'],
+    path: st?.path ?? (raw.url ?? '').split('?')[0],
+    site: st?.site.name,
+    status: reply.statusCode,
+    bytes: contentLength === undefined ? undefined : Number(contentLength),
+    durationMs: Math.round(reply.elapsedTime * 1000) / 1000,
+    upstreamMs: st && st.upstreamMs >= 0 ? Math.round(st.upstreamMs * 1000) / 1000 : undefined,
+    protocol: `HTTP/${raw.httpVersion}`,
+    tls: typeof socket?.getProtocol === 'function' ? socket.getProtocol() : undefined,
+    error: st?.errorCode ?? (reply as unknown as { rampartErrorCode?: ErrorCode }).rampartErrorCode,
+    errorKind: st?.errorKind,
+  }
+}
+
+/** Malformed HTTP/1.1 before a request exists: answer with a bare status and close. Never a stack or detail. */
+function clientError(err: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  let status = '400 Bad Request'
+  if (err.code === 'HPE_HEADER_OVERFLOW') status = '431 Request Header Fields Too Large'
+  else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') status = '408 Request Timeout'
+  else if (err.code === 'HPE_URI_TOO_LONG') status = '414 URI Too Long'
+  const body = `${status}\n`
+  socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`)
+}

@@ -1,0 +1,269 @@
+/**
+ * A running Rampart: listeners, reload and shutdown.
+ *
+ * - start: load and check the config (every problem at once), build certificates and the plan, listen.
+ * - reload (SIGHUP): re-read the config and certificates; if anything is wrong, keep running on the old ones and
+ *   log every problem. Otherwise swap the plan and certificates in place: open connections continue, new
+ *   requests and handshakes use the new ones. Listener addresses are fixed at start (changing them needs a restart;
+ *   a reload says so).
+ * - certificate files are watched (certbot renews by replacing files); a change triggers a certificate reload.
+ * - shutdown (SIGTERM/SIGINT): stop accepting, let in-flight requests finish within the grace period, then close
+ *   what is left and exit 0.
+ */
+import { watch, type FSWatcher } from 'node:fs'
+import type { Server as HttpServer } from 'node:http'
+import type { Http2Session } from 'node:http2'
+import type { Socket } from 'node:net'
+import { dirname } from 'node:path'
+import type { Logger } from 'pino'
+import { loadConfigFile, type LoadedConfig } from '../config/load.js'
+import { formatProblem, type ConfigProblem } from '../config/validate.js'
+import { buildCertificateSet, newTicketKeys, readCertificates, type CertificateSet } from '../tls/certs.js'
+import { buildGateway, type Gateway, type GatewayState } from './gateway.js'
+import { compilePlan } from './plan.js'
+import { applyDefaultContext, type CertificateHolder } from './tls-server.js'
+import { createRedirectServer } from './redirect-server.js'
+import { handleUpgrade } from '../proxy/websocket.js'
+import { RampartError, ERRORS } from '../errors.js'
+
+export interface RuntimeOptions {
+  readonly configPath: string
+  readonly logger: Logger
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /** Install SIGHUP/SIGTERM/SIGINT handlers (the CLI does; tests drive reload and close directly). */
+  readonly handleSignals?: boolean
+  /** Shared TLS ticket keys (a cluster passes the same keys to every worker). */
+  readonly ticketKeys?: Buffer
+}
+
+export interface Runtime {
+  readonly httpsPort: number
+  readonly httpPort: number | undefined
+  readonly gateway: Gateway
+  readonly state: GatewayState
+  readonly loaded: () => LoadedConfig
+  /** Re-reads config and certificates. Resolves to the problems found; on problems the old config stays. */
+  reload(): Promise<{ ok: boolean; problems: readonly ConfigProblem[] }>
+  /** Re-reads certificates only (what a file change triggers). */
+  reloadCertificates(): Promise<{ ok: boolean; problems: readonly string[] }>
+  close(): Promise<void>
+}
+
+export class ConfigError extends RampartError {
+  constructor(readonly problems: readonly ConfigProblem[]) {
+    super('RAMPART_ERR_CONFIG_INVALID', problems.filter((p) => p.severity === 'error').map(formatProblem).join('\n'))
+  }
+}
+
+export function logProblems(logger: Logger, problems: readonly ConfigProblem[]): void {
+  for (const p of problems) {
+    logger[p.severity === 'error' ? 'error' : 'warn']({ code: p.code, file: p.file, line: p.line, path: p.path }, formatProblem(p))
+  }
+}
+
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { logger } = options
+  const first = await loadConfigFile(options.configPath, { env: options.env ?? process.env })
+  if (!first.ok) throw new ConfigError(first.problems)
+  let loaded = first.loaded
+  logProblems(logger, loaded.warnings)
+
+  const ticketKeys = options.ticketKeys ?? newTicketKeys()
+  const holder: CertificateHolder = {
+    current: buildCertificateSet(loaded.certificates, loaded.config.tls, ticketKeys),
+    ticketKeys,
+  }
+  const state: GatewayState = { plan: compilePlan(loaded.config).plan }
+  const gateway = buildGateway({ state, certs: holder, logger })
+  const { app, server } = gateway
+  const config = loaded.config
+
+  // Connection tracking for a graceful shutdown: idle HTTP/1.1 sockets and HTTP/2 sessions are closed politely.
+  const sessions = new Set<Http2Session>()
+  server.on('session', (s: Http2Session) => {
+    sessions.add(s)
+    s.once('close', () => sessions.delete(s))
+  })
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: Socket) => {
+    logger.debug({ code: 'RAMPART_ERR_TLS_HANDSHAKE', reason: err.code ?? err.message, remoteIp: socket.remoteAddress },
+      ERRORS.RAMPART_ERR_TLS_HANDSHAKE.message)
+  })
+  server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, state, logger))
+
+  await app.ready()
+  try {
+    await app.listen({ host: config.listen.https.host, port: config.listen.https.port })
+  } catch (e) {
+    await app.close().catch(() => {})
+    throw new RampartError('RAMPART_ERR_LIFECYCLE_LISTEN', `${config.listen.https.host}:${config.listen.https.port}: ${(e as Error).message}`)
+  }
+  const httpsPort = (server.address() as { port: number }).port
+
+  let redirect: HttpServer | undefined
+  let httpPort: number | undefined
+  if (config.listen.http.enabled) {
+    redirect = createRedirectServer({ state, logger, baseDir: loaded.baseDir })
+    try {
+      await new Promise<void>((resolve, reject) => {
+        redirect!.once('error', reject)
+        redirect!.listen(config.listen.http.port, config.listen.http.host, () => {
+          redirect!.off('error', reject)
+          resolve()
+        })
+      })
+    } catch (e) {
+      await app.close().catch(() => {})
+      throw new RampartError('RAMPART_ERR_LIFECYCLE_LISTEN', `${config.listen.http.host}:${config.listen.http.port}: ${(e as Error).message}`)
+    }
+    httpPort = (redirect.address() as { port: number }).port
+  }
+
+  const swapCertificates = (set: CertificateSet): void => {
+    holder.current = set
+    applyDefaultContext(server, loaded.config, holder)
+  }
+
+  let certReloading: Promise<{ ok: boolean; problems: readonly string[] }> | undefined
+  const reloadCertificates = (): Promise<{ ok: boolean; problems: readonly string[] }> => {
+    certReloading ??= (async () => {
+      try {
+        const read = await readCertificates(loaded.config.tls.certificates, loaded.baseDir, { expiryWarningMs: loaded.config.tls.expiryWarning })
+        const errors = read.problems.filter((p) => p.severity === 'error').map((p) => p.message)
+        if (errors.length > 0) {
+          for (const m of errors) logger.error({ code: 'RAMPART_ERR_TLS_RELOAD' }, `${ERRORS.RAMPART_ERR_TLS_RELOAD.message}: ${m}`)
+          return { ok: false, problems: errors }
+        }
+        for (const p of read.problems) logger.warn({ code: p.code }, p.message)
+        swapCertificates(buildCertificateSet(read.material, loaded.config.tls, ticketKeys))
+        loaded = { ...loaded, certificates: read.material }
+        logger.info({ certificates: read.material.map((m) => ({ hosts: m.hosts, validTo: m.validTo.toISOString() })) }, 'certificates reloaded')
+        return { ok: true, problems: [] }
+      } catch (e) {
+        logger.error({ code: 'RAMPART_ERR_TLS_RELOAD', err: e }, ERRORS.RAMPART_ERR_TLS_RELOAD.message)
+        return { ok: false, problems: [(e as Error).message] }
+      } finally {
+        certReloading = undefined
+      }
+    })()
+    return certReloading
+  }
+
+  const reload = async (): Promise<{ ok: boolean; problems: readonly ConfigProblem[] }> => {
+    const next = await loadConfigFile(options.configPath, { env: options.env ?? process.env })
+    if (!next.ok) {
+      logger.error({ code: 'RAMPART_ERR_CONFIG_INVALID' }, 'reload refused: the new configuration has errors; the running configuration stays')
+      logProblems(logger, next.problems)
+      return { ok: false, problems: next.problems }
+    }
+    logProblems(logger, next.loaded.warnings)
+    const previous = state.plan
+    const { plan, retired } = compilePlan(next.loaded.config, previous)
+    const certSet = buildCertificateSet(next.loaded.certificates, next.loaded.config.tls, ticketKeys)
+    const listenBefore = JSON.stringify(loaded.config.listen)
+    loaded = next.loaded
+    state.plan = plan
+    swapCertificates(certSet)
+    rewatch()
+    if (JSON.stringify(next.loaded.config.listen) !== listenBefore) {
+      logger.warn('listener settings changed: they take effect after a restart')
+    }
+    // Pools of upstreams no longer configured are closed once their in-flight requests are done.
+    for (const t of retired) void t.pool.close().catch(() => {})
+    logger.info({ sites: plan.sites.map((s) => s.name) }, 'configuration reloaded')
+    return { ok: true, problems: next.loaded.warnings }
+  }
+
+  // Watch certificate files (and their folders: renewals often replace files by rename).
+  let watchers: FSWatcher[] = []
+  let debounce: NodeJS.Timeout | undefined
+  const rewatch = (): void => {
+    for (const w of watchers) w.close()
+    watchers = []
+    if (!loaded.config.tls.watch) return
+    const dirs = new Set(loaded.certificates.flatMap((m) => [dirname(m.certPath), dirname(m.keyPath)]))
+    for (const dir of dirs) {
+      try {
+        const w = watch(dir, { persistent: false }, () => {
+          clearTimeout(debounce)
+          debounce = setTimeout(() => void reloadCertificates(), 500)
+          debounce.unref()
+        })
+        w.on('error', () => {})
+        watchers.push(w)
+      } catch (e) {
+        logger.warn({ dir, err: (e as Error).message }, 'cannot watch certificate folder; SIGHUP still reloads')
+      }
+    }
+  }
+  rewatch()
+
+  // Expiry warnings at start (logged by load) and twice a day after.
+  const expiryTimer = setInterval(() => {
+    const now = Date.now()
+    for (const m of holder.current.material) {
+      const left = m.validTo.getTime() - now
+      if (left <= 0) logger.error({ code: 'RAMPART_ERR_TLS_EXPIRED', hosts: m.hosts }, `certificate ${m.certPath} has expired`)
+      else if (left <= loaded.config.tls.expiryWarning) {
+        logger.warn({ code: 'RAMPART_ERR_TLS_EXPIRING', hosts: m.hosts, validTo: m.validTo.toISOString() },
+          `certificate ${m.certPath} expires in ${Math.ceil(left / 86_400_000)} days`)
+      }
+    }
+  }, 12 * 3_600_000)
+  expiryTimer.unref()
+
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      const grace = loaded.config.shutdown.grace
+      clearInterval(expiryTimer)
+      clearTimeout(debounce)
+      for (const w of watchers) w.close()
+      logger.info({ graceMs: grace }, 'shutting down: no new connections, waiting for in-flight requests')
+      const redirectClosed = redirect ? new Promise<void>((r) => redirect!.close(() => r())) : Promise.resolve()
+      redirect?.closeIdleConnections()
+      for (const s of sessions) s.close()
+      const timer = setTimeout(() => {
+        logger.warn({ code: 'RAMPART_ERR_LIFECYCLE_SHUTDOWN_TIMEOUT' }, ERRORS.RAMPART_ERR_LIFECYCLE_SHUTDOWN_TIMEOUT.message)
+        for (const s of sessions) s.destroy()
+        const h1 = server as unknown as { closeAllConnections?: () => void }
+        h1.closeAllConnections?.()
+        redirect?.closeAllConnections()
+      }, grace)
+      timer.unref()
+      const idle = setInterval(() => {
+        (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.()
+      }, 100)
+      idle.unref()
+      await Promise.all([app.close(), redirectClosed])
+      clearTimeout(timer)
+      clearInterval(idle)
+      await Promise.all(state.plan.sites.map((s) => s.target.pool.close().catch(() => {})))
+      logger.info('stopped')
+    })()
+    return closing
+  }
+
+  if (options.handleSignals) {
+    process.on('SIGHUP', () => void reload())
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'signal received')
+      void close().then(() => {
+        logger.flush()
+        process.exit(0)
+      })
+    }
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => stop('SIGINT'))
+  }
+
+  logger.info({
+    https: `${config.listen.https.host}:${httpsPort}`, http: httpPort === undefined ? undefined : `${config.listen.http.host}:${httpPort}`,
+    http2: config.listen.https.http2, sites: state.plan.sites.map((s) => ({ name: s.name, hosts: s.hosts, upstream: s.target.origin })),
+  }, 'rampart listening')
+
+  return {
+    httpsPort, httpPort, gateway, state,
+    loaded: () => loaded,
+    reload, reloadCertificates, close,
+  }
+}
