@@ -9,7 +9,7 @@ import { Strict, Duration, Size, Cidr, HostPattern, HttpUrl, HeaderName, Enum } 
 
 export const HttpsListener = Strict({
   host: Type.String({ default: '0.0.0.0', description: 'Address the HTTPS listener binds. `::` for IPv6 and IPv4.' }),
-  port: Type.Integer({ minimum: 1, maximum: 65535, default: 8443, description: 'HTTPS port.' }),
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 8443, description: 'HTTPS port (0: any free port).' }),
   http2: Type.Boolean({ default: true, description: 'Offer HTTP/2 by ALPN, with HTTP/1.1 fallback.' }),
 }, { default: {} })
 
@@ -24,7 +24,7 @@ export const AcmeChallenge = Strict({
 export const HttpListener = Strict({
   enabled: Type.Boolean({ default: true, description: 'Run the plain-HTTP listener that redirects to HTTPS.' }),
   host: Type.String({ default: '0.0.0.0', description: 'Address the HTTP listener binds.' }),
-  port: Type.Integer({ minimum: 1, maximum: 65535, default: 8080, description: 'HTTP port.' }),
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'HTTP port (0: any free port).' }),
   redirect: Strict({
     status: Type.Union([Type.Literal(308), Type.Literal(301)], {
       default: 308,

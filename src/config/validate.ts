@@ -46,7 +46,7 @@ export function formatProblem(p: ConfigProblem): string {
 
 /** Builds an Ajv validator for any schema built from `./types.js`. Compiled once per schema. */
 export function compileSchema(schema: TSchema): ValidateFunction {
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: false, strict: true, strictTypes: false })
+  const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, coerceTypes: false, strict: true, strictTypes: false })
   ajv.addKeyword({
     keyword: 'rampartFormat',
     modifying: true,
@@ -80,6 +80,11 @@ function rootValidate(): ValidateFunction {
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+const ENV_MISSING = '\u0000rampart:env-missing'
+const TYPE_WORDS: Record<string, string> = {
+  integer: 'an integer', number: 'a number', string: 'a string', boolean: 'true or false',
+  array: 'a list', object: 'a mapping', null: 'empty',
+}
 const WHOLE_ENV_REF = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/
 
 export interface ValidateOptions {
@@ -122,14 +127,22 @@ export function validateText<T>(
     }
   }
 
-  const fromEnv = substituteEnv(doc, env, (node, name) => {
-    problems.push({
-      file, line: lineOf(node.range?.[0]), path: '', message: `environment variable ${name} is not set (use \${${name}:-default} for a default)`,
-      code: 'RAMPART_ERR_CONFIG_ENV', severity: 'error',
-    })
-  })
-
-  const data = doc.toJS({ maxAliasCount: 100 }) as unknown
+  const missingEnv: Array<{ node: YamlNode; name: string }> = []
+  const fromEnv = substituteEnv(doc, env, (node, name) => missingEnv.push({ node, name }))
+  let data = doc.toJS({ maxAliasCount: 100 }) as unknown
+  if (missingEnv.length > 0) {
+    // Values whose variable is missing hold a sentinel; their paths come out in document order, like the nodes.
+    const paths = sentinelPaths(data)
+    const nodes = [...new Set(missingEnv.map((m) => m.node))]
+    for (const m of missingEnv) {
+      const path = paths[nodes.indexOf(m.node)] ?? []
+      problems.push({
+        file, line: lineOf(m.node.range?.[0]), path: formatPath(path),
+        message: `environment variable ${m.name} is not set (use \${${m.name}:-default} for a default)`,
+        code: 'RAMPART_ERR_CONFIG_ENV', severity: 'error',
+      })
+    }
+  }
   const locate = (path: readonly PathSegment[], key?: string): number => {
     if (key !== undefined) {
       const parent = doc.getIn(path, true) as YamlNode | undefined
@@ -147,10 +160,15 @@ export function validateText<T>(
   }
 
   let valid = validate(data)
-  if (!valid && retypeEnvValues(validate.errors ?? [], data, fromEnv)) valid = validate(data)
+  if (!valid && retypeEnvValues(validate.errors ?? [], doc, fromEnv)) {
+    // Validation converts values in place, so the second pass starts again from the (retyped) document.
+    data = doc.toJS({ maxAliasCount: 100 }) as unknown
+    valid = validate(data)
+  }
   if (!valid) {
     for (const e of simplifyErrors(validate.errors ?? [])) {
       const path = pointerToPath(e.instancePath)
+      if (getIn(data, path) === ENV_MISSING) continue
       let message = e.message ?? 'is invalid'
       let line: number
       let shownPath = path
@@ -168,6 +186,10 @@ export function validateText<T>(
       } else if (e.keyword === 'enum') {
         const allowed = (e.params as { allowedValues: unknown[] }).allowedValues
         message = `must be one of: ${allowed.map((v) => JSON.stringify(v)).join(', ')}`
+        line = locate(path)
+      } else if (e.keyword === 'type') {
+        const want = String((e.params as { type: string }).type).split(',')
+        message = `must be ${want.map((w) => TYPE_WORDS[w] ?? w).join(' or ')}`
         line = locate(path)
       } else {
         line = locate(path)
@@ -220,7 +242,11 @@ function substituteEnv(
         missing(node, name)
         return ''
       })
-      if (failed) return
+      if (failed) {
+        // The missing variable is already reported; keep the schema from reporting the same value again.
+        node.value = ENV_MISSING
+        return
+      }
       if (whole) {
         const typed = YAML.parse(replaced === '' ? '""' : replaced, { schema: 'core' }) as unknown
         node.value = typeof typed === 'number' || typeof typed === 'boolean' ? typed : replaced
@@ -234,20 +260,24 @@ function substituteEnv(
 }
 
 /** A secret from the environment may look like a number (`${TOKEN}` = 12345). Where a string is wanted, keep it a string. */
-function retypeEnvValues(errors: ErrorObject[], data: unknown, fromEnv: Set<unknown>): boolean {
+function retypeEnvValues(errors: ErrorObject[], doc: Document, fromEnv: Set<unknown>): boolean {
   let changed = false
   for (const e of errors) {
     if (e.keyword !== 'type' || (e.params as { type: string }).type !== 'string') continue
-    const path = pointerToPath(e.instancePath)
-    if (path.length === 0) continue
-    const parent = getIn(data, path.slice(0, -1)) as Record<string | number, unknown> | undefined
-    const key = path[path.length - 1]!
-    if (parent && fromEnv.has(parent[key]) && (typeof parent[key] === 'number' || typeof parent[key] === 'boolean')) {
-      parent[key] = String(parent[key])
+    const node = doc.getIn(pointerToPath(e.instancePath), true) as YamlNode | undefined
+    if (node && isScalar(node) && fromEnv.has(node.value) && (typeof node.value === 'number' || typeof node.value === 'boolean')) {
+      node.value = String(node.value)
       changed = true
     }
   }
   return changed
+}
+
+function sentinelPaths(data: unknown, path: PathSegment[] = [], out: PathSegment[][] = []): PathSegment[][] {
+  if (data === ENV_MISSING) out.push(path)
+  else if (Array.isArray(data)) data.forEach((v, i) => sentinelPaths(v, [...path, i], out))
+  else if (data && typeof data === 'object') for (const [k, v] of Object.entries(data)) sentinelPaths(v, [...path, k], out)
+  return out
 }
 
 function getIn(data: unknown, path: readonly PathSegment[]): unknown {
@@ -319,18 +349,18 @@ export function suggest(key: string, allowed: readonly string[]): string | undef
   return best !== undefined && bestD <= Math.max(1, Math.floor(key.length / 3)) ? best : undefined
 }
 
+/** Edit distance counting a swap of two neighbours as one edit (optimal string alignment). */
 function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i)
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
   for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!
-    row[0] = i
     for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j]!
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
-      prev = tmp
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1)
+      d[i]![j] = v
     }
   }
-  return row[b.length]!
+  return d[a.length]![b.length]!
 }
 
 function deepFreeze<T>(value: T): T {

@@ -26,6 +26,8 @@ export interface CertificateMaterial {
   readonly sans: readonly string[]
   readonly validTo: Date
   readonly fingerprint256: string
+  /** 'ec', 'rsa', 'ed25519'…: Node's name for the key algorithm. */
+  readonly keyType: string
 }
 
 export interface CertificateProblem {
@@ -85,9 +87,24 @@ export async function readCertificates(
     material.push({
       index, hosts: entry.hosts, certPath, keyPath, cert: certPem, key: keyPem,
       subject: x509.subject, sans: parseSans(x509.subjectAltName), validTo, fingerprint256: x509.fingerprint256,
+      keyType: keyObject.asymmetricKeyType ?? 'unknown',
     })
   }
+  // Node.js only applies an SNI-selected certificate in TLS 1.3 when its key type matches the default
+  // certificate's (nodejs/node#54235); otherwise clients silently get the default certificate. Refuse the mix.
+  const first = material[0]
+  for (const m of material) {
+    if (first && m.keyType !== first.keyType) {
+      problems.push({ index: m.index, field: 'cert', severity: 'error', code: 'RAMPART_ERR_CONFIG_CERT',
+        message: `certificate ${entryName(entries, m.index)} has a ${m.keyType.toUpperCase()} key but ${entryName(entries, first.index)} has ${first.keyType.toUpperCase()}; ` +
+          'use one key type for every certificate (Node.js serves the default certificate to TLS 1.3 clients otherwise)' })
+    }
+  }
   return { material, problems }
+}
+
+function entryName(entries: readonly CertificateConfig[], index: number): string {
+  return entries[index]?.cert ?? `#${index}`
 }
 
 async function readText(path: string): Promise<string | Error> {
