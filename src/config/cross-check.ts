@@ -78,7 +78,7 @@ export function crossCheck(config: RampartConfig): CrossProblem[] {
   if (config.listen.http.acme.mode === 'folder' && !config.listen.http.acme.folder) {
     err(['listen', 'http', 'acme'], 'listen.http.acme.folder', "acme mode 'folder' needs 'folder'")
   }
-  if (config.listen.http.enabled && config.listen.https.port === config.listen.http.port &&
+  if (config.listen.http.enabled && config.listen.https.port !== 0 && config.listen.https.port === config.listen.http.port &&
       config.listen.https.host === config.listen.http.host) {
     err(['listen', 'http', 'port'], 'listen.http.port', 'the HTTP and HTTPS listeners cannot share a port')
   }

@@ -103,7 +103,7 @@ export const RequestId = Strict({
 }, { default: {} })
 
 export const Log = Strict({
-  level: Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, { default: 'info' }),
+  level: Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, { default: 'info', description: 'Lowest level logged. Access lines are info.' }),
   accessLog: Type.Boolean({ default: true, description: 'One JSON line per request.' }),
 }, { default: {} })
 

@@ -41,6 +41,8 @@ export interface RequestState {
   peerTrusted: boolean
   upstreamStart: number
   upstreamMs: number
+  /** Negotiated TLS version of the client connection, e.g. TLSv1.3. */
+  tls: string | undefined
   /** Why the request ended without an upstream answer (catalogued code), for logs and metrics. */
   errorCode: ErrorCode | undefined
   errorKind: string | undefined
@@ -149,6 +151,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       peerTrusted,
       upstreamStart: 0,
       upstreamMs: -1,
+      tls: (raw.socket as Partial<TLSSocket> | null)?.getProtocol?.() ?? undefined,
       errorCode: undefined,
       errorKind: undefined,
     }
@@ -171,13 +174,17 @@ export function buildGateway(options: GatewayOptions): Gateway {
       remoteIp: st.remoteIp,
       peerTrusted: st.peerTrusted,
       host: st.host,
-      listenerPort: plan.httpsPort,
+      listenerPort: (raw.socket as Socket | null)?.localPort ?? plan.httpsPort,
       proto: 'https',
       requestIdHeader: plan.requestIdHeader,
       requestId: request.id,
     }, site.hostMode)
 
-    let body = (request.body as Readable | undefined) ?? null
+    // Fastify hands bodies of POST/PUT/PATCH… to the catch-all parser; for other methods (DELETE, OPTIONS…) the
+    // body is still unread on the raw request. Either way it streams on, untouched.
+    let body = (request.body as Readable | undefined) ??
+      ((incoming['content-length'] !== undefined && incoming['content-length'] !== '0') || incoming['transfer-encoding'] !== undefined
+        ? (raw as unknown as Readable) : null)
     if (body && incoming['content-length'] === undefined) {
       const limited = new BodyLimit(plan.maxBodySize)
       body.on('error', (err) => limited.destroy(err))
@@ -194,7 +201,9 @@ export function buildGateway(options: GatewayOptions): Gateway {
   function onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): void {
     const st = request.rampart
     st.upstreamMs = performance.now() - st.upstreamStart
-    if (reply.sent || request.raw.destroyed) {
+    // The client may have gone while the upstream was thinking. (Not `request.raw.destroyed`: Node destroys a
+    // request stream once its body has been read, long before the response is due.)
+    if (reply.sent || clientGone(reply)) {
       res.body.destroy()
       return
     }
@@ -272,6 +281,11 @@ export function buildGateway(options: GatewayOptions): Gateway {
   return { app, server, hooks }
 }
 
+function clientGone(reply: FastifyReply): boolean {
+  const res = reply.raw as unknown as { destroyed?: boolean; stream?: { destroyed?: boolean } }
+  return res.destroyed === true || res.stream?.destroyed === true
+}
+
 /** One JSON access-log line. Never headers or bodies: nothing here can carry a secret. */
 export function accessLogLine(request: FastifyRequest, reply: FastifyReply): Record<string, unknown> {
   const st = request.rampart as RequestState | null
@@ -291,7 +305,7 @@ export function accessLogLine(request: FastifyRequest, reply: FastifyReply): Rec
     durationMs: Math.round(reply.elapsedTime * 1000) / 1000,
     upstreamMs: st && st.upstreamMs >= 0 ? Math.round(st.upstreamMs * 1000) / 1000 : undefined,
     protocol: `HTTP/${raw.httpVersion}`,
-    tls: typeof socket?.getProtocol === 'function' ? socket.getProtocol() : undefined,
+    tls: st?.tls ?? (typeof socket?.getProtocol === 'function' ? socket.getProtocol() ?? undefined : undefined),
     error: st?.errorCode ?? (reply as unknown as { rampartErrorCode?: ErrorCode }).rampartErrorCode,
     errorKind: st?.errorKind,
   }

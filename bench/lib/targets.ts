@@ -1,0 +1,372 @@
+/**
+ * What the benchmark measures: one entry per row, each able to start its target as child processes and stop it.
+ *
+ * Contract: `scenario.start(ctx)` resolves once the target answers on 127.0.0.1, with the URL to load, the Host to
+ * send, and the process trees whose CPU and memory are the target's cost. It throws `TargetUnavailable` when the
+ * target cannot exist on this machine (nginx or h2load not installed, Rampart not built) so the row says so instead
+ * of failing the run; any other error is a real failure. `stop()` ends every process the target started.
+ *
+ * Rampart rows are data: `RAMPART_VARIANTS` lists a config fragment per variant, merged over the core config, so a
+ * new variant (one protection on, Redis store, ...) is one more entry.
+ */
+import { accessSync, constants, existsSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { delimiter, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { userInfo } from 'node:os'
+import { spawnSync } from 'node:child_process'
+import net from 'node:net'
+import { stringify } from 'yaml'
+import type { BenchCertificate } from './certs.js'
+import type { LoadClient } from './load.js'
+import { freePort, spawnChild, waitUntilServing, type Child } from './child.js'
+
+export class TargetUnavailable extends Error {}
+
+export interface BenchContext {
+  readonly tmpDir: string
+  readonly cert: BenchCertificate
+  /** The shared plain-HTTP upstream every proxy forwards to. */
+  readonly upstream: { readonly port: number, readonly pid: number }
+}
+
+export interface RunningTarget {
+  readonly url: string
+  /** Host header (and TLS server name, without the port). */
+  readonly host: string
+  /** Process trees counted as the target's cost. */
+  readonly pids: readonly number[]
+  /** Process trees measured for information only (the upstream behind a proxy). */
+  readonly sidePids: readonly number[]
+  /** Version or other facts worth recording with the results. */
+  readonly info?: string
+  stop(): Promise<void>
+}
+
+export interface Scenario {
+  /** Short name for `--only`. */
+  readonly id: string
+  /** Row label. */
+  readonly name: string
+  readonly client: LoadClient
+  /** `nginx` rows are the denominators of the "vs nginx" columns; the `upstream` row of "vs upstream". */
+  readonly role?: 'nginx' | 'upstream'
+  /** Whether the target is a proxy that should add the security headers and drop `X-Powered-By`. */
+  readonly proxy: boolean
+  readonly description: string
+  start(ctx: BenchContext): Promise<RunningTarget>
+}
+
+const here = (relative: string): string => fileURLToPath(new URL(relative, import.meta.url))
+
+/** Compiled scripts next to this file (dist/bench/lib/), the repository root, and the Rampart CLI. */
+const UPSTREAM_SCRIPT = here('./upstream.js')
+const NAIVE_PROXY_SCRIPT = here('./naive-proxy.js')
+const REPO_ROOT = here('../../../')
+const RAMPART_CLI = join(REPO_ROOT, 'dist', 'src', 'bin.js')
+const NGINX_TEMPLATE = join(REPO_ROOT, 'bench', 'nginx', 'nginx.conf.template')
+
+/** Finds an executable on PATH; `extraDirs` covers sbin directories that a non-root PATH often lacks. */
+export function findExecutable(name: string, extraDirs: readonly string[] = []): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), ...extraDirs]
+  for (const dir of dirs) {
+    if (dir === '') continue
+    const candidate = join(dir, name)
+    try {
+      accessSync(candidate, constants.X_OK)
+      return candidate
+    } catch {
+      // not here
+    }
+  }
+  return undefined
+}
+
+/** A tool's version line; nginx prints it on stderr. */
+function version(command: string, args: readonly string[]): string {
+  const res = spawnSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 })
+  return `${res.stdout ?? ''}${res.stderr ?? ''}`.trim() || 'unknown version'
+}
+
+function nodeChild(ctx: BenchContext, name: string, script: string, args: readonly string[]): Child {
+  return spawnChild(name, process.execPath, [script, ...args], {
+    logFile: join(ctx.tmpDir, `${name}.log`),
+    env: { ...process.env, NODE_ENV: 'production' },
+    cwd: REPO_ROOT,
+  })
+}
+
+/** Waits for a child to serve, or stops it and rethrows. */
+async function ready(child: Child, url: string, host: string): Promise<void> {
+  try {
+    await waitUntilServing(child, url, host)
+  } catch (err) {
+    await child.stop(1000)
+    throw err
+  }
+}
+
+/** Starts the shared plain-HTTP upstream. The run owns it; it is stopped at the end of the run. */
+export async function startSharedUpstream(tmpDir: string): Promise<{ port: number, child: Child }> {
+  const port = await freePort()
+  const child = spawnChild('upstream', process.execPath, [UPSTREAM_SCRIPT, '--port', String(port)], {
+    logFile: join(tmpDir, 'upstream.log'),
+    env: { ...process.env, NODE_ENV: 'production' },
+  })
+  await ready(child, `http://127.0.0.1:${port}/`, `localhost:${port}`)
+  return { port, child }
+}
+
+const upstreamDirect: Scenario = {
+  id: 'upstream',
+  name: 'upstream direct (http)',
+  client: 'autocannon',
+  role: 'upstream',
+  proxy: false,
+  description: 'The bench upstream over plain HTTP keep-alive, no TLS, no proxy: the ceiling for every other row.',
+  async start(ctx) {
+    const { port, pid } = ctx.upstream
+    return {
+      url: `http://127.0.0.1:${port}/`,
+      host: `localhost:${port}`,
+      pids: [pid],
+      sidePids: [],
+      stop: async () => {}, // shared; stopped by the run
+    }
+  },
+}
+
+const nodeHttps: Scenario = {
+  id: 'node-https',
+  name: 'node:https serving the page itself',
+  client: 'autocannon',
+  proxy: false,
+  description: 'The same page served by node:https directly: the cost of TLS in Node with nothing in between.',
+  async start(ctx) {
+    const port = await freePort()
+    const child = nodeChild(ctx, 'node-https', UPSTREAM_SCRIPT, [
+      '--port', String(port), '--cert', ctx.cert.certPath, '--key', ctx.cert.keyPath,
+    ])
+    const url = `https://127.0.0.1:${port}/`
+    const host = `localhost:${port}`
+    await ready(child, url, host)
+    return { url, host, pids: [child.pid], sidePids: [], info: `node ${process.version}`, stop: () => child.stop() }
+  },
+}
+
+const naiveProxy: Scenario = {
+  id: 'naive',
+  name: 'naive proxy (fastify + http-proxy + helmet)',
+  client: 'autocannon',
+  proxy: true,
+  description: 'Fastify 5 over HTTPS with @fastify/helmet defaults and @fastify/http-proxy to the upstream.',
+  async start(ctx) {
+    const port = await freePort()
+    const child = nodeChild(ctx, 'naive-proxy', NAIVE_PROXY_SCRIPT, [
+      '--port', String(port),
+      '--upstream', `http://127.0.0.1:${ctx.upstream.port}`,
+      '--cert', ctx.cert.certPath,
+      '--key', ctx.cert.keyPath,
+    ])
+    const url = `https://127.0.0.1:${port}/`
+    const host = `localhost:${port}`
+    await ready(child, url, host)
+    return { url, host, pids: [child.pid], sidePids: [ctx.upstream.pid], stop: () => child.stop() }
+  },
+}
+
+/** Fills `{{NAME}}` placeholders; throws if the template names one that is not given. */
+export function fillTemplate(template: string, values: Readonly<Record<string, string>>): string {
+  return template.replace(/\{\{([A-Z_]+)\}\}/g, (_match, key: string) => {
+    const value = values[key]
+    if (value === undefined) throw new Error(`template placeholder {{${key}}} has no value`)
+    return value
+  })
+}
+
+function nginxScenario(id: string, name: string, client: LoadClient): Scenario {
+  return {
+    id,
+    name,
+    client,
+    role: 'nginx',
+    proxy: true,
+    description: 'nginx from the distribution with bench/nginx/nginx.conf.template: the same job as Rampart core.',
+    async start(ctx) {
+      const nginx = findExecutable('nginx', ['/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin'])
+      if (nginx === undefined) throw new TargetUnavailable('nginx not installed: apt-get install nginx')
+      const prefix = join(ctx.tmpDir, `nginx-${id}`)
+      await mkdir(prefix, { recursive: true })
+      const port = await freePort()
+      const user = userInfo()
+      const conf = fillTemplate(await readFile(NGINX_TEMPLATE, 'utf8'), {
+        // A root master would switch its workers to "nobody", who cannot enter the private temp directory.
+        USER_DIRECTIVE: user.uid === 0 ? `user ${user.username};` : '# runs as the current user',
+        PREFIX: prefix,
+        PORT: String(port),
+        UPSTREAM_PORT: String(ctx.upstream.port),
+        CERT: ctx.cert.certPath,
+        KEY: ctx.cert.keyPath,
+      })
+      const confPath = join(prefix, 'nginx.conf')
+      await writeFile(confPath, conf)
+      const child = spawnChild(id, nginx, ['-p', `${prefix}/`, '-c', confPath, '-e', join(prefix, 'error.log')], {
+        logFile: join(ctx.tmpDir, `${id}.log`),
+      })
+      const url = `https://127.0.0.1:${port}/`
+      const host = `localhost:${port}`
+      try {
+        await ready(child, url, host)
+      } catch (err) {
+        const log = await readFile(join(prefix, 'error.log'), 'utf8').catch(() => '')
+        throw new Error(`${(err as Error).message}\n${log.slice(-1500)}`)
+      }
+      return {
+        url, host, pids: [child.pid], sidePids: [ctx.upstream.pid], info: version(nginx, ['-v']),
+        stop: () => child.stop(),
+      }
+    },
+  }
+}
+
+export interface RampartVariant {
+  readonly id: string
+  readonly name: string
+  readonly description: string
+  /** Start a private redis-server for this variant and pass its URL to `fragment`. */
+  readonly redis?: boolean
+  /** Config merged over the core config (objects merge, arrays and scalars replace). */
+  fragment(env: { readonly redisUrl?: string }): Record<string, unknown>
+}
+
+export const RAMPART_VARIANTS: readonly RampartVariant[] = [
+  {
+    id: 'rampart-off',
+    name: 'rampart (all off)',
+    description: 'Rampart with the core config only: TLS termination, routing by host, keep-alive proxying.',
+    fragment: () => ({}),
+  },
+  {
+    id: 'rampart-on',
+    name: 'rampart (all on)',
+    description: 'Rampart with every protection a production site would enable.',
+    // "All on" is the configuration a production site runs, so the row prices the whole gateway: the response
+    // header policy (HSTS, CSP, nosniff, frame options, referrer policy; Server and X-Powered-By removed),
+    // Set-Cookie rewriting (Secure, HttpOnly, SameSite), a per-IP rate limit counted in a private Redis
+    // (`redis: true` starts one, and its CPU is counted with Rampart's), threat detection in detect mode (every
+    // request scanned, none blocked), the access log, and one access rule (a CIDR allow-list on /admin). A
+    // protection's settings join this fragment once its section is part of the config schema; until then the
+    // row runs what the schema accepts, which is the core config plus the access log.
+    fragment: () => ({ log: { accessLog: true } }),
+  },
+]
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Deep merge for config fragments: objects merge key by key; arrays and scalars in `over` replace. */
+export function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base }
+  for (const [key, value] of Object.entries(over)) {
+    const current = out[key]
+    out[key] = isPlainObject(current) && isPlainObject(value) ? mergeConfig(current, value) : value
+  }
+  return out
+}
+
+/** The core Rampart config every variant starts from. */
+export function rampartCoreConfig(port: number, upstreamPort: number, cert: BenchCertificate): Record<string, unknown> {
+  return {
+    listen: {
+      https: { host: '127.0.0.1', port, http2: true },
+      http: { enabled: false },
+    },
+    tls: {
+      certificates: [{ hosts: ['localhost'], cert: cert.certPath, key: cert.keyPath }],
+    },
+    sites: [{ hosts: ['localhost'], upstream: `http://127.0.0.1:${upstreamPort}` }],
+    log: { level: 'warn', accessLog: false },
+  }
+}
+
+async function startRedis(ctx: BenchContext, id: string): Promise<{ url: string, child: Child }> {
+  const redis = findExecutable('redis-server', ['/usr/sbin', '/usr/local/bin'])
+  if (redis === undefined) throw new TargetUnavailable('redis-server not installed: apt-get install redis-server')
+  const port = await freePort()
+  const child = spawnChild(`${id}-redis`, redis, [
+    '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', ctx.tmpDir,
+  ], { logFile: join(ctx.tmpDir, `${id}-redis.log`) })
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    if (child.exited()) throw new Error(`redis-server exited: ${child.output()}`)
+    const connected = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy()
+        resolve(true)
+      })
+      socket.on('error', () => resolve(false))
+    })
+    if (connected) return { url: `redis://127.0.0.1:${port}`, child }
+    if (Date.now() > deadline) {
+      await child.stop(1000)
+      throw new Error(`redis-server did not listen within 10 s: ${child.output()}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+function rampartScenario(variant: RampartVariant, client: LoadClient): Scenario {
+  const h2 = client === 'h2load'
+  return {
+    id: h2 ? `${variant.id}-h2` : variant.id,
+    name: h2 ? `${variant.name}, HTTP/2 (h2load)` : variant.name,
+    client,
+    proxy: true,
+    description: variant.description,
+    async start(ctx) {
+      if (!existsSync(RAMPART_CLI)) {
+        throw new TargetUnavailable('not built: dist/src/bin.js is missing (npm run build)')
+      }
+      const id = h2 ? `${variant.id}-h2` : variant.id
+      const redis = variant.redis === true ? await startRedis(ctx, id) : undefined
+      try {
+        const port = await freePort()
+        const config = mergeConfig(
+          rampartCoreConfig(port, ctx.upstream.port, ctx.cert),
+          variant.fragment(redis === undefined ? {} : { redisUrl: redis.url }),
+        )
+        const configPath = join(ctx.tmpDir, `${id}.yaml`)
+        await writeFile(configPath, stringify(config))
+        const child = nodeChild(ctx, id, RAMPART_CLI, ['start', '--config', configPath])
+        const url = `https://127.0.0.1:${port}/`
+        const host = `localhost:${port}`
+        await ready(child, url, host)
+        return {
+          url,
+          host,
+          pids: redis === undefined ? [child.pid] : [child.pid, redis.child.pid],
+          sidePids: [ctx.upstream.pid],
+          stop: async () => {
+            await child.stop()
+            await redis?.child.stop()
+          },
+        }
+      } catch (err) {
+        await redis?.child.stop()
+        throw err
+      }
+    },
+  }
+}
+
+/** Every row, in the order they run and print. */
+export const SCENARIOS: readonly Scenario[] = [
+  upstreamDirect,
+  nodeHttps,
+  naiveProxy,
+  nginxScenario('nginx', 'nginx', 'autocannon'),
+  ...RAMPART_VARIANTS.map((v) => rampartScenario(v, 'autocannon')),
+  nginxScenario('nginx-h2', 'nginx, HTTP/2 (h2load)', 'h2load'),
+  ...RAMPART_VARIANTS.map((v) => rampartScenario(v, 'h2load')),
+]
