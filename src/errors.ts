@@ -64,7 +64,12 @@ export const ERRORS = {
 
   // --- threats, access rules, alerts (add RAMPART_ERR_THREAT_* / _ACCESS_* / _ALERT_* here) ---
   RAMPART_ERR_THREAT_BLOCKED: { message: 'the request was blocked by threat detection', status: 403 },
+  RAMPART_ERR_THREAT_DETECTED: { message: 'the request matched threat rules (reported only: detect mode or under the threshold)' },
+  RAMPART_ERR_THREAT_ENGINE: { message: 'threat inspection failed; the request was let through or refused as threats.onError says' },
   RAMPART_ERR_ACCESS_DENIED: { message: 'the client address is not allowed for this path', status: 403 },
+  RAMPART_ERR_ALERT_DELIVERY: { message: 'an alert could not be delivered to the webhook after all retries' },
+  RAMPART_ERR_ALERT_DROPPED: { message: 'the alert queue was full; the oldest alerts were dropped' },
+  RAMPART_ERR_ABUSE_BANNED: { message: 'the client address is banned for abusive behaviour', status: 403 },
 
   // --- dev certificates ---
   RAMPART_ERR_CERTS_WRITE: { message: 'dev certificates could not be written' },

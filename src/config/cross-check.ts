@@ -6,6 +6,8 @@ import type { RampartConfig } from './schema.js'
 import type { PathSegment } from './validate.js'
 import type { ErrorCode } from '../errors.js'
 import { hostMatchesPattern } from '../tls/sni.js'
+import { checkHeadersConfig } from '../headers/policy.js'
+import { checkCookiesConfig } from '../cookies/rewrite.js'
 
 export interface CrossProblem {
   at: readonly PathSegment[]
@@ -82,5 +84,9 @@ export function crossCheck(config: RampartConfig): CrossProblem[] {
       config.listen.https.host === config.listen.http.host) {
     err(['listen', 'http', 'port'], 'listen.http.port', 'the HTTP and HTTPS listeners cannot share a port')
   }
+  // Response hardening: header grammar (CSP, Referrer-Policy…) and cookie rules, with every site's name resolved.
+  const siteRefs = config.sites.map((s) => ({ name: s.name ?? s.hosts[0]!, hosts: s.hosts, cookies: s.cookies }))
+  for (const p of checkHeadersConfig(config.headers, siteRefs)) out.push({ ...p, at: [...p.at] })
+  for (const p of checkCookiesConfig(config.cookies, siteRefs)) out.push({ ...p, at: [...p.at] })
   return out
 }

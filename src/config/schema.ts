@@ -6,6 +6,8 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { Strict, Duration, Size, Cidr, HostPattern, HttpUrl, HeaderName, Enum } from './types.js'
+import { Headers } from './sections/headers.js'
+import { Cookies, SiteCookies } from './sections/cookies.js'
 
 export const HttpsListener = Strict({
   host: Type.String({ default: '0.0.0.0', description: 'Address the HTTPS listener binds. `::` for IPv6 and IPv4.' }),
@@ -80,6 +82,7 @@ export const Site = Strict({
     description: '`preserve` sends the client\'s Host (legacy apps build links from it); `upstream` sends the upstream\'s; any other value is sent as is.',
   }),
   timeouts: SiteTimeouts,
+  cookies: Type.Optional(SiteCookies),
 })
 
 export const Proxy = Strict({
@@ -120,6 +123,8 @@ export const RampartConfigSchema = Strict({
   tls: Tls,
   sites: Type.Array(Site, { minItems: 1 }),
   proxy: Proxy,
+  headers: Headers,
+  cookies: Cookies,
   limits: Limits,
   requestId: RequestId,
   log: Log,

@@ -345,8 +345,11 @@ function hostWithin(host: string, domain: string): boolean {
   return host === domain || (host.endsWith(domain) && host.charCodeAt(host.length - domain.length - 1) === 46 && !isIpLiteral(host))
 }
 
+/** Hoisted: a regex literal in a function body is a new object on every call. */
+const IPV4_LIKE = /^[0-9.]+$/
+
 function isIpLiteral(host: string): boolean {
-  return host.includes(':') || /^[0-9.]+$/.test(host)
+  return host.includes(':') || IPV4_LIKE.test(host)
 }
 
 /** Lower-case host without port or trailing dot. Returns the argument itself when it is already canonical. */
@@ -409,6 +412,16 @@ export function compileCookieRewriter(cfg: Partial<CookiesConfig>, site: CookieS
   const failClosed = merged.onError === 'closed'
   // One scratch per rewriter: `rewrite` is synchronous, so it is never shared by two calls at once.
   const scan = new CookieScan()
+  // The last request host and its canonical form: consecutive responses of a site mostly share one Host.
+  let lastRawHost = ''
+  let lastHost = ''
+  const hostOf = (raw: string): string => {
+    if (raw !== lastRawHost) {
+      lastHost = canonicalRequestHost(raw)
+      lastRawHost = raw
+    }
+    return lastHost
+  }
 
   function settingsFor(line: string): CookieSettings {
     const ns = scan.nameStart
@@ -479,7 +492,7 @@ export function compileCookieRewriter(cfg: Partial<CookiesConfig>, site: CookieS
     if (hostPrefix || settings.domain.kind === DOMAIN_DROP) {
       domainChange = domainCount > 0
     } else if (domainCount > 0 || settings.domain.kind === DOMAIN_FIXED) {
-      const host = canonicalRequestHost(rawHost)
+      const host = hostOf(rawHost)
       let ds = -1
       let de = -1
       if (lastDomain !== -1) {

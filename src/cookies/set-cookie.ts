@@ -42,6 +42,8 @@ export function invalidReason(code: number): string {
 export const SAMESITE = { DEFAULT: 0, NONE: 1, LAX: 2, STRICT: 3 } as const
 
 const MAX_NAME_VALUE = 4096
+/** Control characters but HTAB, DEL, and anything Node cannot put in a header. */
+const FORBIDDEN = /[\x00-\x08\x0a-\x1f\x7f\u0100-\uffff]/
 const MAX_ATTRIBUTE_VALUE = 1024
 
 /** Reusable scan result: offsets into the scanned line, never copies of it. */
@@ -140,17 +142,14 @@ function attributeKind(line: string, s: number, e: number): number {
 export function scanSetCookie(line: string, scan: CookieScan): boolean {
   scan.invalid = INVALID.NONE
   scan.count = 0
+  // One native regex pass beats a JS character loop here; the offending character is rare.
+  const bad = FORBIDDEN.exec(line)
+  if (bad !== null) return fail(scan, bad[0].charCodeAt(0) > 255 ? INVALID.NOT_LATIN1 : INVALID.CONTROL, line)
   const n = line.length
-  let pairEnd = n
-  let eq = -1
-  for (let i = 0; i < n; i++) {
-    const c = line.charCodeAt(i)
-    if ((c < 32 && c !== 9) || c === 127) return fail(scan, INVALID.CONTROL, line)
-    if (c > 255) return fail(scan, INVALID.NOT_LATIN1, line)
-    if (c === 59 /* ; */ && pairEnd === n) pairEnd = i
-    else if (c === 61 /* = */ && eq === -1 && pairEnd === n) eq = i
-  }
-  if (eq === -1) return fail(scan, INVALID.NO_NAME, line)
+  let pairEnd = line.indexOf(';')
+  if (pairEnd === -1) pairEnd = n
+  const eq = line.indexOf('=')
+  if (eq === -1 || eq > pairEnd) return fail(scan, INVALID.NO_NAME, line)
   let ns = 0
   let ne = eq
   while (ns < ne && isWhitespace(line.charCodeAt(ns))) ns++
@@ -168,17 +167,21 @@ export function scanSetCookie(line: string, scan: CookieScan): boolean {
   if (ne - ns + (ve - vs) > MAX_NAME_VALUE) return fail(scan, INVALID.TOO_LONG, line)
 
   let pos = pairEnd + 1
-  while (pos <= n) {
+  while (pos < n) {
+    // The end comes from indexOf (native); the '=' from a loop that stops at it, so only attribute names are read
+    // character by character (indexOf('=') would run past the attribute on flags like `Secure`).
     let end = line.indexOf(';', pos)
     if (end === -1) end = n
+    let aeq = -1
+    for (let i = pos; i < end; i++) {
+      if (line.charCodeAt(i) === 61) { aeq = i; break }
+    }
     let s = pos
     let e = end
     pos = end + 1
     while (s < e && isWhitespace(line.charCodeAt(s))) s++
     while (e > s && isWhitespace(line.charCodeAt(e - 1))) e--
     if (s === e) continue
-    let aeq = -1
-    for (let i = s; i < e; i++) if (line.charCodeAt(i) === 61) { aeq = i; break }
     let nameEnd = aeq === -1 ? e : aeq
     while (nameEnd > s && isWhitespace(line.charCodeAt(nameEnd - 1))) nameEnd--
     let valueStart = -1

@@ -4,12 +4,13 @@
  *
  * Per request nothing is built: `select()` walks a short, precomputed list of prefixes and returns a set, and
  * `applyTo()` runs three loops over precomputed arrays against the upstream's header object (remove leak headers,
- * then `set` headers overwrite, then `default` headers fill gaps). Because the upstream's headers are rewritten in
- * place, Rampart's values win over the upstream's own, whatever order later hooks copy headers in.
+ * then `set` headers overwrite, then `default` headers fill gaps); `applyToCopy()` does the same into a new object.
+ * Because the upstream's own headers are rewritten before they are copied to the reply, Rampart's values win over
+ * them whatever order later hooks copy headers in.
  *
- * Header values are generated here from the config rather than by helmet: helmet rebuilds its middleware chain on
- * every request under @fastify/helmet, does not know the `set`/`default`/`off` modes, and writes to the raw response
- * before the proxied headers arrive, so the upstream's own headers would override it.
+ * Header values are generated here from the config rather than by helmet: @fastify/helmet rebuilds helmet's
+ * middleware on every request, helmet has no `default`/`remove`/`off` modes against upstream values, and it writes
+ * to the raw response before the proxied headers arrive, so the upstream's own headers would override it.
  *
  * Failure: nothing here can fail per request (no store, no parsing). A bad config fails at startup.
  */
@@ -34,6 +35,12 @@ export interface CompiledHeaderSet {
    * `default` headers. Allocates nothing.
    */
   applyTo(headers: HeaderObjectLike): void
+  /**
+   * The same result as a new object; `headers` is left as it was. Cheaper than `applyTo` when leak headers are
+   * present (deleting properties makes V8 fall back to slow dictionary objects), and the natural fit for
+   * @fastify/reply-from's `rewriteHeaders`, which returns the headers to send.
+   */
+  applyToCopy(headers: Readonly<HeaderObjectLike>): HeaderObjectLike
   /** Headers for responses Rampart makes itself (error pages, redirects): `[lowerName, value]` pairs. */
   readonly own: ReadonlyArray<readonly [string, string]>
 }
@@ -423,6 +430,7 @@ export function checkHeadersConfig(cfg: HeadersConfig, sites: ReadonlyArray<Site
 class HeaderSet implements CompiledHeaderSet {
   readonly own: ReadonlyArray<readonly [string, string]>
   readonly #remove: string[]
+  readonly #removeSet: ReadonlySet<string>
   readonly #setNames: string[]
   readonly #setValues: string[]
   readonly #defaultNames: string[]
@@ -430,6 +438,7 @@ class HeaderSet implements CompiledHeaderSet {
 
   constructor(remove: string[], set: Array<[string, string]>, defaults: Array<[string, string]>, own: Array<[string, string]>) {
     this.#remove = remove
+    this.#removeSet = new Set(remove)
     this.#setNames = set.map((p) => p[0])
     this.#setValues = set.map((p) => p[1])
     this.#defaultNames = defaults.map((p) => p[0])
@@ -446,6 +455,22 @@ class HeaderSet implements CompiledHeaderSet {
     const setNames = this.#setNames
     const setValues = this.#setValues
     for (let i = 0; i < setNames.length; i++) headers[setNames[i]!] = setValues[i]!
+    this.#fillDefaults(headers)
+  }
+
+  applyToCopy(headers: Readonly<HeaderObjectLike>): HeaderObjectLike {
+    const out: HeaderObjectLike = {}
+    const remove = this.#removeSet
+    for (const name in headers) if (!remove.has(name)) out[name] = headers[name]
+    const setNames = this.#setNames
+    const setValues = this.#setValues
+    for (let i = 0; i < setNames.length; i++) out[setNames[i]!] = setValues[i]!
+    this.#fillDefaults(out)
+    return out
+  }
+
+  /** `default` mode: an absent or empty upstream header counts as none sent. */
+  #fillDefaults(headers: HeaderObjectLike): void {
     const defNames = this.#defaultNames
     const defValues = this.#defaultValues
     for (let i = 0; i < defNames.length; i++) {

@@ -59,7 +59,7 @@ export interface ForwardRequest {
   /** The request target exactly as the client sent it (origin-form). */
   readonly path: string
   readonly headers: IncomingHttpHeaders | Record<string, string | string[] | number | undefined>
-  readonly body: Readable | null
+  readonly body: Readable | Buffer | null
 }
 
 /** Sends the request; calls back once with the response head or a classified error. */

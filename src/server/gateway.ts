@@ -23,6 +23,8 @@ import { forwardRequestHeaders } from '../proxy/forward-headers.js'
 import { stripHopByHop } from '../proxy/hop-by-hop.js'
 import { sendUpstream, type UpstreamHeaders, type UpstreamResponse, type ClassifiedError } from '../proxy/forwarder.js'
 import { BodyLimit } from '../proxy/body-limit.js'
+import { readBodyPrefix } from '../proxy/body-prefix.js'
+import type { Answer, Protection } from './protection.js'
 import { ERRORS, type ErrorCode } from '../errors.js'
 
 export interface GatewayState {
@@ -54,17 +56,7 @@ declare module 'fastify' {
   }
 }
 
-/**
- * A hook point for the response policy (security headers, cookies). The hardening plugin replaces it; the default
- * only removes nothing. `own` lists headers for responses Rampart makes itself.
- */
-export interface ResponseHooks {
-  /** Mutates upstream response headers before they reach the client. */
-  onUpstreamHeaders(headers: UpstreamHeaders, request: FastifyRequest, statusCode: number): void
-  /** Adds headers to a response Rampart generates (error pages, blocks). */
-  onOwnResponse(reply: FastifyReply, request: FastifyRequest): void
-}
-
+const EMPTY = Buffer.alloc(0)
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/
 const ALL_METHODS = METHODS.filter((m) => m !== 'CONNECT')
 
@@ -72,22 +64,18 @@ export interface GatewayOptions {
   readonly state: GatewayState
   readonly certs: CertificateHolder
   readonly logger: Logger
-  readonly hooks?: Partial<ResponseHooks>
 }
 
 export interface Gateway {
   readonly app: FastifyInstance
   readonly server: HttpsServer
-  readonly hooks: ResponseHooks
+  /** Ends a request with a protection's answer (own-response headers applied). */
+  sendAnswer(reply: FastifyReply, request: FastifyRequest, answer: Answer): void
 }
 
 export function buildGateway(options: GatewayOptions): Gateway {
   const { state, certs, logger } = options
   const config = state.plan.config
-  const hooks: ResponseHooks = {
-    onUpstreamHeaders: options.hooks?.onUpstreamHeaders ?? (() => {}),
-    onOwnResponse: options.hooks?.onOwnResponse ?? (() => {}),
-  }
   let server: HttpsServer | undefined
 
   const app = Fastify({
@@ -158,7 +146,59 @@ export function buildGateway(options: GatewayOptions): Gateway {
     done()
   })
 
+  // Protections, in plan order. Each may end the request with an answer; the upstream is then never contacted.
+  app.addHook('onRequest', async (request, reply) => {
+    const guards = state.plan.protections.onRequest
+    for (let i = 0; i < guards.length; i++) {
+      const answer = await guards[i]!.onRequest!(request, reply)
+      if (answer) return sendAnswer(reply, request, answer)
+    }
+  })
+
+  // Body stage: only for requests some protection wants the body of. The body is read up to the largest limit
+  // asked for; the exact bytes are forwarded afterwards (the rest, if any, still streams).
+  app.addHook('preHandler', async (request, reply) => {
+    const guards = state.plan.protections.body
+    if (guards.length === 0) return
+    let limit = 0
+    let wanting: Protection[] | undefined
+    for (const g of guards) {
+      const n = g.bodyLimit!(request)
+      if (n > 0) {
+        limit = Math.max(limit, n)
+        ;(wanting ??= []).push(g)
+      }
+    }
+    if (!wanting) return
+    const stream = bodyStream(request)
+    if (!stream) {
+      for (const g of wanting) {
+        const answer = await g.onBody!(request, EMPTY, false)
+        if (answer) return sendAnswer(reply, request, answer)
+      }
+      return
+    }
+    const prefix = await readBodyPrefix(stream, limit)
+    if (prefix.error) {
+      request.rampart.errorKind = 'request-body'
+      return sendError(reply, request, prefix.error === 'too-large' ? 'RAMPART_ERR_HTTP_BODY_TOO_LARGE' : 'RAMPART_ERR_HTTP_BAD_REQUEST')
+    }
+    request.body = prefix.forward
+    for (const g of wanting) {
+      const answer = await g.onBody!(request, prefix.head, prefix.truncated)
+      if (answer) return sendAnswer(reply, request, answer)
+    }
+  })
+
   app.route({ method: ALL_METHODS, url: '*', handler: proxyHandler })
+
+  /** The request body as a stream, whether Fastify's parser handed it over or it is still on the raw request. */
+  function bodyStream(request: FastifyRequest): Readable | null {
+    if (request.body) return request.body as Readable
+    const h = request.raw.headers
+    return (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined
+      ? (request.raw as unknown as Readable) : null
+  }
 
   function proxyHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
     const plan = state.plan
@@ -181,14 +221,14 @@ export function buildGateway(options: GatewayOptions): Gateway {
     }, site.hostMode)
 
     // Fastify hands bodies of POST/PUT/PATCH… to the catch-all parser; for other methods (DELETE, OPTIONS…) the
-    // body is still unread on the raw request. Either way it streams on, untouched.
-    let body = (request.body as Readable | undefined) ??
-      ((incoming['content-length'] !== undefined && incoming['content-length'] !== '0') || incoming['transfer-encoding'] !== undefined
-        ? (raw as unknown as Readable) : null)
-    if (body && incoming['content-length'] === undefined) {
+    // body is still unread on the raw request. Either way it streams on, untouched. A protection that read the
+    // body left a Buffer (or a stream replaying what it read) with the same bytes.
+    let body: Readable | Buffer | null = Buffer.isBuffer(request.body) ? request.body : bodyStream(request)
+    if (body && !Buffer.isBuffer(body) && incoming['content-length'] === undefined) {
       const limited = new BodyLimit(plan.maxBodySize)
-      body.on('error', (err) => limited.destroy(err))
-      body = body.pipe(limited)
+      const source: Readable = body
+      source.on('error', (err) => limited.destroy(err))
+      body = source.pipe(limited)
     }
     st.upstreamStart = performance.now()
     sendUpstream(site.target, { method: raw.method ?? 'GET', path: raw.url ?? '/', headers, body }, (err, res) => {
@@ -211,8 +251,10 @@ export function buildGateway(options: GatewayOptions): Gateway {
     stripHopByHop(h)
     const location = h['location']
     if (typeof location === 'string') h['location'] = st.site.location.rewrite(location, st.host)
-    hooks.onUpstreamHeaders(h, request, res.statusCode)
-    h[state.plan.requestIdHeader] = request.id
+    const protections = state.plan.protections
+    let headers = h
+    for (const p of protections.upstreamHeaders) headers = p.onUpstreamHeaders!(headers, request, res.statusCode) ?? headers
+    headers[state.plan.requestIdHeader] = request.id
     try {
       reply.code(res.statusCode)
     } catch {
@@ -220,13 +262,14 @@ export function buildGateway(options: GatewayOptions): Gateway {
       st.errorKind = 'invalid-status'
       return sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
     }
-    for (const name in h) {
-      const value = h[name]
+    for (const name in headers) {
+      const value = headers[name]
       if (value !== undefined) reply.header(name, value)
     }
     res.body.on('error', (e: Error) => {
       st.errorKind = `response-${(e as NodeJS.ErrnoException).code ?? 'error'}`
     })
+    if (protections.upstreamBody.length > 0) tapResponseBody(request, res.statusCode, headers, res.body)
     reply.send(res.body)
   }
 
@@ -253,8 +296,56 @@ export function buildGateway(options: GatewayOptions): Gateway {
       .header('cache-control', 'no-store')
       .header(state.plan.requestIdHeader, request.id)
     if (page.status === 400 || page.status === 414 || page.status === 431) reply.header('connection', 'close')
-    hooks.onOwnResponse(reply, request)
+    for (const p of state.plan.protections.ownResponse) p.onOwnResponse!(reply, request)
     reply.send(page.body)
+  }
+
+  function sendAnswer(reply: FastifyReply, request: FastifyRequest, answer: Answer): void {
+    if (answer.code && request.rampart) request.rampart.errorCode = answer.code
+    if (answer.page && answer.code) return sendError(reply, request, answer.code)
+    reply.code(answer.status).header('cache-control', 'no-store').header(state.plan.requestIdHeader, request.id)
+    if (answer.contentType) reply.header('content-type', answer.contentType)
+    for (const [k, v] of answer.headers ?? []) reply.header(k, v)
+    for (const p of state.plan.protections.ownResponse) p.onOwnResponse!(reply, request)
+    reply.send(answer.body)
+  }
+
+  /** Lets protections see the first bytes of a response body as it streams past, without holding it back. */
+  function tapResponseBody(request: FastifyRequest, status: number, headers: UpstreamHeaders, body: Readable): void {
+    const observers: Protection[] = []
+    let want = 0
+    for (const p of state.plan.protections.upstreamBody) {
+      const n = p.responseBodyBytes!(request, status, headers)
+      if (n > 0) {
+        observers.push(p)
+        want = Math.max(want, n)
+      }
+    }
+    if (observers.length === 0) return
+    const chunks: Buffer[] = []
+    let seen = 0
+    let done = false
+    const finish = (): void => {
+      if (done) return
+      done = true
+      body.off('data', onData)
+      const head = Buffer.concat(chunks, Math.min(seen, want))
+      for (const p of observers) {
+        try {
+          p.onUpstreamBody!(request, status, headers, head)
+        } catch (err) {
+          logger.error({ code: 'RAMPART_ERR_LIFECYCLE_UNCAUGHT', protection: p.name, err }, 'response observer failed')
+        }
+      }
+    }
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk)
+      seen += chunk.length
+      if (seen >= want) finish()
+    }
+    body.on('data', onData)
+    body.once('end', finish)
+    body.once('close', finish)
   }
 
   app.setNotFoundHandler((request, reply) => sendError(reply, request, 'RAMPART_ERR_HTTP_BAD_REQUEST'))
@@ -270,15 +361,21 @@ export function buildGateway(options: GatewayOptions): Gateway {
     sendError(reply, request, code)
   })
 
-  if (config.log.accessLog) {
-    app.addHook('onResponse', (request, reply, done) => {
-      if (state.plan.accessLog) logger.info(accessLogLine(request, reply), 'request')
-      done()
-    })
-  }
+  app.addHook('onResponse', (request, reply, done) => {
+    const plan = state.plan
+    for (const p of plan.protections.complete) {
+      try {
+        p.onComplete!(request, reply)
+      } catch (err) {
+        logger.error({ code: 'RAMPART_ERR_LIFECYCLE_UNCAUGHT', protection: p.name, err }, 'completion hook failed')
+      }
+    }
+    if (plan.accessLog) logger.info(accessLogLine(request, reply), 'request')
+    done()
+  })
 
   if (!server) throw new Error('server factory was not called')
-  return { app, server, hooks }
+  return { app, server, sendAnswer }
 }
 
 function clientGone(reply: FastifyReply): boolean {

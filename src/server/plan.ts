@@ -9,6 +9,7 @@ import { compileSiteRouter, type SiteRouter } from '../proxy/router.js'
 import { compileLocationRewriter, type LocationRewriter } from '../proxy/location.js'
 import { hostMode, type HostMode } from '../proxy/forward-headers.js'
 import { createUpstreamTarget, type PoolOptions, type UpstreamTarget } from '../proxy/forwarder.js'
+import { NO_PROTECTIONS, type ProtectionSet } from './protection.js'
 
 export interface CompiledSite {
   readonly index: number
@@ -32,6 +33,8 @@ export interface Plan {
   readonly maxUriLength: number
   readonly httpsPort: number
   readonly accessLog: boolean
+  /** Compiled protections, in request order. Set by the runtime (they may hold shared resources like the store). */
+  readonly protections: ProtectionSet
 }
 
 function poolKey(origin: string, o: PoolOptions): string {
@@ -88,6 +91,7 @@ export function compilePlan(config: RampartConfig, previous?: Plan): { plan: Pla
     maxUriLength: config.limits.maxUriLength,
     httpsPort: config.listen.https.port,
     accessLog: config.log.accessLog,
+    protections: NO_PROTECTIONS,
   }
   return { plan, retired }
 }

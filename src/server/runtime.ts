@@ -20,7 +20,8 @@ import { loadConfigFile, type LoadedConfig } from '../config/load.js'
 import { formatProblem, type ConfigProblem } from '../config/validate.js'
 import { buildCertificateSet, newTicketKeys, readCertificates, type CertificateSet } from '../tls/certs.js'
 import { buildGateway, type Gateway, type GatewayState } from './gateway.js'
-import { compilePlan } from './plan.js'
+import { compilePlan, type Plan } from './plan.js'
+import { buildProtections, type BuiltProtections } from './protections.js'
 import { applyDefaultContext, type CertificateHolder } from './tls-server.js'
 import { createRedirectServer } from './redirect-server.js'
 import { handleUpgrade } from '../proxy/websocket.js'
@@ -73,7 +74,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     current: buildCertificateSet(loaded.certificates, loaded.config.tls, ticketKeys),
     ticketKeys,
   }
-  const state: GatewayState = { plan: compilePlan(loaded.config).plan }
+  let built: BuiltProtections = buildProtections(loaded.config, { logger })
+  const withProtections = (plan: Plan, b: BuiltProtections): Plan => ({ ...plan, protections: b.set })
+  const logProtections = (b: BuiltProtections): void => {
+    for (const w of b.warnings) logger.warn({ code: 'RAMPART_ERR_HEADERS_INEFFECTIVE' }, w)
+    logger.info({ protections: Object.fromEntries(b.set.all.map((p) => [p.name, p.describe?.() ?? {}])) }, 'protections')
+  }
+  logProtections(built)
+  const state: GatewayState = { plan: withProtections(compilePlan(loaded.config).plan, built) }
   const gateway = buildGateway({ state, certs: holder, logger })
   const { app, server } = gateway
   const config = loaded.config
@@ -92,7 +100,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   await app.ready()
   try {
-    await app.listen({ host: config.listen.https.host, port: config.listen.https.port })
+    await app.listen({ host: config.listen.https.host, port: config.listen.https.port, listenTextResolver: (address) => `HTTPS listener bound: ${address.replace(/^http:/, 'https:')}` })
   } catch (e) {
     await app.close().catch(() => {})
     throw new RampartError('RAMPART_ERR_LIFECYCLE_LISTEN', `${config.listen.https.host}:${config.listen.https.port}: ${(e as Error).message}`)
@@ -102,7 +110,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   let redirect: HttpServer | undefined
   let httpPort: number | undefined
   if (config.listen.http.enabled) {
-    redirect = createRedirectServer({ state, logger, baseDir: loaded.baseDir })
+    redirect = createRedirectServer({ state, logger, baseDir: loaded.baseDir, ownHeaders: () => built.headerPolicy.fallback(false).own })
     try {
       await new Promise<void>((resolve, reject) => {
         redirect!.once('error', reject)
@@ -157,7 +165,19 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     }
     logProblems(logger, next.loaded.warnings)
     const previous = state.plan
-    const { plan, retired } = compilePlan(next.loaded.config, previous)
+    let nextBuilt: BuiltProtections
+    try {
+      nextBuilt = buildProtections(next.loaded.config, { logger })
+    } catch (e) {
+      logger.error({ code: 'RAMPART_ERR_CONFIG_INVALID', err: { message: (e as Error).message } }, 'reload refused: the new configuration cannot be compiled; the running configuration stays')
+      return { ok: false, problems: [] }
+    }
+    const { plan: compiled, retired } = compilePlan(next.loaded.config, previous)
+    const plan = withProtections(compiled, nextBuilt)
+    const oldBuilt = built
+    built = nextBuilt
+    logProtections(nextBuilt)
+    for (const p of oldBuilt.set.all) if (p.close && !nextBuilt.set.all.includes(p)) void p.close().catch(() => {})
     const certSet = buildCertificateSet(next.loaded.certificates, next.loaded.config.tls, ticketKeys)
     const listenBefore = JSON.stringify(loaded.config.listen)
     loaded = next.loaded
@@ -238,6 +258,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       clearTimeout(timer)
       clearInterval(idle)
       await Promise.all(state.plan.sites.map((s) => s.target.pool.close().catch(() => {})))
+      await Promise.all(built.set.all.map((p) => p.close?.().catch(() => {})))
       logger.info('stopped')
     })()
     return closing

@@ -75,7 +75,9 @@ t.test('routing by host and longest path prefix; the path reaches the upstream b
   const res = await h1(gw.port, { host: 'a.test', path: '/old/login', ca: gw.ca })
   t.equal(res.status, 302, '/old goes to the other site')
   t.equal(res.headers.location, 'https://a.test/after-login?x=1', 'a Location pointing at the upstream is rewritten to the public host')
-  t.same(res.headers['set-cookie'], ['a=1; path=/', 'b=2; path=/'], 'several Set-Cookie lines stay separate')
+  t.same(res.headers['set-cookie'], ['a=1; path=/; Secure; HttpOnly; SameSite=Lax', 'b=2; path=/; Secure; HttpOnly; SameSite=Lax'],
+    'several Set-Cookie lines stay separate, each hardened (on a 302, which is where logins set sessions)')
+  t.equal(res.headers['strict-transport-security'], 'max-age=63072000; includeSubDomains', 'the header policy applies to redirects too')
   const apple = await h1(gw.port, { host: 'a.test', path: '/older', ca: gw.ca })
   t.equal(echo(apple.body).url, '/older', '/older is not under the /old prefix')
 })
@@ -151,7 +153,8 @@ t.test('HTTP/2 client through to the HTTP/1.1 upstream', async (t) => {
   t.notOk(Object.keys(e.headers).some((k) => k.startsWith(':')), 'no pseudo-headers reach the upstream')
   const redirect = await h2(gw.port, { host: 'a.test', path: '/old/x', ca: gw.ca })
   t.equal(redirect.status, 302)
-  t.same(redirect.headers['set-cookie'], ['a=1; path=/', 'b=2; path=/'], 'cookies stay separate over HTTP/2 too')
+  t.same(redirect.headers['set-cookie'], ['a=1; path=/; Secure; HttpOnly; SameSite=Lax', 'b=2; path=/; Secure; HttpOnly; SameSite=Lax'],
+    'cookies stay separate over HTTP/2 too')
 })
 
 t.test('WebSocket echo through the gateway', async (t) => {

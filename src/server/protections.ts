@@ -1,0 +1,28 @@
+/**
+ * Builds the protections of a plan from its config, in request order. One place decides the order:
+ *   access rules → bans → rate limits → threat scan → login lockout → CSP report collector → response hardening.
+ * Shared resources (the store, the alert sink) are passed in and outlive a reload.
+ */
+import type { Logger } from 'pino'
+import type { RampartConfig } from '../config/schema.js'
+import { protectionSet, type Protection, type ProtectionSet } from './protection.js'
+import { compileHardening } from '../protections/hardening.js'
+import { compileCspReports } from '../protections/csp-reports.js'
+import type { HeaderPolicy } from '../headers/policy.js'
+
+export interface BuiltProtections {
+  readonly set: ProtectionSet
+  readonly headerPolicy: HeaderPolicy
+  readonly warnings: readonly string[]
+}
+
+export interface ProtectionContext {
+  readonly logger: Logger
+}
+
+export function buildProtections(config: RampartConfig, ctx: ProtectionContext): BuiltProtections {
+  const hardening = compileHardening(config, ctx.logger)
+  const csp = compileCspReports(config, ctx.logger)
+  const list: Protection[] = [...(csp ? [csp.protection] : []), hardening.protection]
+  return { set: protectionSet(list), headerPolicy: hardening.policy, warnings: hardening.warnings }
+}
