@@ -5,10 +5,11 @@
  *
  * Spawns its own redis-server on a free loopback port (never the machine's Redis) and stops it at the end.
  *
- *   node dist/bench/store-micro.js [--duration 3000] [--json]
+ *   node dist/bench/store-micro.js [--duration 2000] [--rounds 3] [--json]
  *
- * Columns: decisions/s (throughput), µs/decision (wall time divided by decisions: the cost seen by the process),
- * mean and p99 latency of one call in µs (what one request waits).
+ * Every configuration runs `rounds` times, interleaved with the others so that machine noise spreads evenly; the
+ * row with the median throughput is reported. Columns: decisions/s (throughput), µs/decision (wall time divided by
+ * decisions: the cost seen by the process), mean and p99 latency of one call in µs (what one request waits).
  */
 import { MemoryStore } from '../src/store/memory.js'
 import { RedisStore } from '../src/store/redis.js'
@@ -69,16 +70,21 @@ async function measure(backend: string, store: Store, op: string, concurrency: n
   }
 }
 
+function option(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(name)
+  return i >= 0 ? Number(args[i + 1]) : fallback
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2)
-  const durationArg = args.indexOf('--duration')
-  const durationMs = durationArg >= 0 ? Number(args[durationArg + 1]) : 3000
+  const durationMs = option(args, '--duration', 2000)
+  const rounds = option(args, '--rounds', 3)
   const json = args.includes('--json')
-  const rows: Row[] = []
   const redis = await startRedis()
+  const runs = new Map<string, Row[]>()
   try {
     const backends: Array<[string, () => Promise<Store>]> = [
-      ['memory', async () => new MemoryStore({ maxKeys: 1_000_000 })],
+      ['memory', async () => new MemoryStore({ maxKeys: 2_000_000 })],
       ['redis, autoPipelining off', async () => {
         const s = new RedisStore({ connection: redis.url, autoPipelining: false, commandTimeoutMs: 1000 })
         await s.waitReady(5000)
@@ -90,20 +96,27 @@ async function main(): Promise<void> {
         return s
       }],
     ]
-    for (const [name, make] of backends) {
-      const store = await make()
-      for (const concurrency of [1, 50]) rows.push(await measure(name, store, 'rateLimit', concurrency, durationMs))
-      rows.push(await measure(name, store, 'lockoutCheck', 50, durationMs))
-      await store.close()
+    const cases: Array<[string, number]> = [['rateLimit', 1], ['rateLimit', 50], ['lockoutCheck', 50]]
+    for (let round = 0; round < rounds; round++) {
+      for (const [name, make] of backends) {
+        for (const [op, concurrency] of cases) {
+          const store = await make()
+          const row = await measure(name, store, op, concurrency, durationMs)
+          await store.close()
+          const key = `${name}|${op}|${concurrency}`
+          runs.set(key, [...(runs.get(key) ?? []), row])
+        }
+      }
     }
   } finally {
     await redis.stop()
   }
+  const rows = [...runs.values()].map((list) => [...list].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(list.length / 2)]!)
   if (json) {
-    console.log(JSON.stringify({ node: process.version, durationMs, rows }, null, 2))
+    console.log(JSON.stringify({ node: process.version, durationMs, rounds, rows }, null, 2))
     return
   }
-  console.log(`node ${process.version}, ${durationMs} ms per row, loopback redis-server`)
+  console.log(`node ${process.version}, ${durationMs} ms per run, median of ${rounds} runs, loopback redis-server`)
   console.log(['backend'.padEnd(26), 'op'.padEnd(13), 'conc'.padStart(4), 'decisions/s'.padStart(12), 'µs/decision'.padStart(12), 'mean µs'.padStart(9), 'p99 µs'.padStart(9)].join(' '))
   for (const r of rows) {
     console.log([

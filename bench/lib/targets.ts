@@ -239,12 +239,28 @@ export interface RampartVariant {
   fragment(env: { readonly redisUrl?: string }): Record<string, unknown>
 }
 
+/** Every response-hardening header turned off, no leak headers removed, cookies passed through. */
+const HARDENING_OFF = {
+  headers: {
+    hsts: false, contentSecurityPolicy: false, xContentTypeOptions: false, xFrameOptions: false, referrerPolicy: false,
+    permissionsPolicy: false, crossOriginOpenerPolicy: false, crossOriginResourcePolicy: false, xXssProtection: false,
+    remove: [],
+  },
+  cookies: { enabled: false },
+}
+
 export const RAMPART_VARIANTS: readonly RampartVariant[] = [
   {
     id: 'rampart-off',
     name: 'rampart (all off)',
-    description: 'Rampart with the core config only: TLS termination, routing by host, keep-alive proxying.',
-    fragment: () => ({}),
+    description: 'Rampart with every protection off: TLS termination, routing by host, keep-alive proxying.',
+    fragment: () => ({ ...HARDENING_OFF, log: { accessLog: false } }),
+  },
+  {
+    id: 'rampart-hardening',
+    name: 'rampart (headers + cookies)',
+    description: 'Rampart with the default header policy (HSTS, CSP, nosniff, frame options…; Server and X-Powered-By removed) and Set-Cookie rewriting, nothing else.',
+    fragment: () => ({ log: { accessLog: false } }),
   },
   {
     id: 'rampart-on',
@@ -252,11 +268,9 @@ export const RAMPART_VARIANTS: readonly RampartVariant[] = [
     description: 'Rampart with every protection a production site would enable.',
     // "All on" is the configuration a production site runs, so the row prices the whole gateway: the response
     // header policy (HSTS, CSP, nosniff, frame options, referrer policy; Server and X-Powered-By removed),
-    // Set-Cookie rewriting (Secure, HttpOnly, SameSite), a per-IP rate limit counted in a private Redis
-    // (`redis: true` starts one, and its CPU is counted with Rampart's), threat detection in detect mode (every
-    // request scanned, none blocked), the access log, and one access rule (a CIDR allow-list on /admin). A
-    // protection's settings join this fragment once its section is part of the config schema; until then the
-    // row runs what the schema accepts, which is the core config plus the access log.
+    // Set-Cookie rewriting (Secure, HttpOnly, SameSite), the access log, and — as their sections join the schema —
+    // a per-IP rate limit counted in a private Redis (`redis: true` starts one, and its CPU is counted with
+    // Rampart's), threat detection in detect mode and one access rule (a CIDR allow-list on /admin).
     fragment: () => ({ log: { accessLog: true } }),
   },
 ]

@@ -8,6 +8,8 @@ import type { ErrorCode } from '../errors.js'
 import { hostMatchesPattern } from '../tls/sni.js'
 import { checkHeadersConfig } from '../headers/policy.js'
 import { checkCookiesConfig } from '../cookies/rewrite.js'
+import { checkRateLimits } from './sections/rate-limits.js'
+import { checkLockout } from './sections/lockout.js'
 
 export interface CrossProblem {
   at: readonly PathSegment[]
@@ -88,5 +90,12 @@ export function crossCheck(config: RampartConfig): CrossProblem[] {
   const siteRefs = config.sites.map((s) => ({ name: s.name ?? s.hosts[0]!, hosts: s.hosts, cookies: s.cookies }))
   for (const p of checkHeadersConfig(config.headers, siteRefs)) out.push({ ...p, at: [...p.at] })
   for (const p of checkCookiesConfig(config.cookies, siteRefs)) out.push({ ...p, at: [...p.at] })
+  // Protections that refer to sites by name, and need a shared store to be shared.
+  const siteNames = siteRefs.map((s) => s.name)
+  for (const p of checkRateLimits(config.rateLimits, siteNames)) out.push({ ...p, at: [...p.at] })
+  if (config.lockout) {
+    const sharedStore = config.store.redis !== undefined && config.store.redis !== ''
+    for (const p of checkLockout(config.lockout, { siteNames, sharedStore })) out.push({ ...p, at: [...p.at] })
+  }
   return out
 }

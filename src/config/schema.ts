@@ -8,6 +8,9 @@ import { Type, type Static } from '@sinclair/typebox'
 import { Strict, Duration, Size, Cidr, HostPattern, HttpUrl, HeaderName, Enum } from './types.js'
 import { Headers } from './sections/headers.js'
 import { Cookies, SiteCookies } from './sections/cookies.js'
+import { StoreSection } from './sections/store.js'
+import { RateLimitsSection } from './sections/rate-limits.js'
+import { LockoutSection } from './sections/lockout.js'
 
 export const HttpsListener = Strict({
   host: Type.String({ default: '0.0.0.0', description: 'Address the HTTPS listener binds. `::` for IPv6 and IPv4.' }),
@@ -125,6 +128,9 @@ export const RampartConfigSchema = Strict({
   proxy: Proxy,
   headers: Headers,
   cookies: Cookies,
+  store: StoreSection,
+  rateLimits: RateLimitsSection,
+  lockout: Type.Optional(LockoutSection),
   limits: Limits,
   requestId: RequestId,
   log: Log,

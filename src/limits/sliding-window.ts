@@ -10,8 +10,10 @@
  *   count by how much of it still overlaps the sliding window:
  *       estimate = previous × (window − elapsed) / window + current
  *   A request is allowed when `estimate + 1 ≤ limit`. There is no double burst at the edge (the previous window
- *   still weighs fully at the boundary), and in any window of length `per` the count stays close to `limit`
- *   (exact when requests are spread evenly; the error is bounded by the previous window's skew).
+ *   still weighs fully at the boundary): in any span of `d` ms at most `limit + limit·d/per` requests pass
+ *   (property-tested). The estimate assumes the previous window's requests were spread evenly, so it errs a little
+ *   either way: a client sending at almost exactly the limit rate is refused now and then; one at half the rate
+ *   or slower never is (property-tested).
  * We use the sliding window. Its two counters map directly onto the IETF `RateLimit` fields (`r` = remaining, `t` =
  * seconds until more quota frees up), and both backends hold it as one small hash with one TTL.
  *

@@ -9,6 +9,7 @@ import { protectionSet, type Protection, type ProtectionSet } from './protection
 import { compileHardening } from '../protections/hardening.js'
 import { compileCspReports } from '../protections/csp-reports.js'
 import type { HeaderPolicy } from '../headers/policy.js'
+import type { Store } from '../store/types.js'
 
 export interface BuiltProtections {
   readonly set: ProtectionSet
@@ -18,6 +19,8 @@ export interface BuiltProtections {
 
 export interface ProtectionContext {
   readonly logger: Logger
+  /** The shared store (memory or Redis), created by the runtime and kept across reloads. */
+  readonly store: Store
 }
 
 export function buildProtections(config: RampartConfig, ctx: ProtectionContext): BuiltProtections {

@@ -26,6 +26,9 @@ import { applyDefaultContext, type CertificateHolder } from './tls-server.js'
 import { createRedirectServer } from './redirect-server.js'
 import { handleUpgrade } from '../proxy/websocket.js'
 import { RampartError, ERRORS } from '../errors.js'
+import { createStore } from '../store/create.js'
+import type { Store, StoreEvent } from '../store/types.js'
+import type { StoreConfig } from '../config/sections/store.js'
 
 export interface RuntimeOptions {
   readonly configPath: string
@@ -43,6 +46,8 @@ export interface Runtime {
   readonly gateway: Gateway
   readonly state: GatewayState
   readonly loaded: () => LoadedConfig
+  /** The current store (for admin use: listing and lifting lockouts). */
+  readonly store: () => Store
   /** Re-reads config and certificates. Resolves to the problems found; on problems the old config stays. */
   reload(): Promise<{ ok: boolean; problems: readonly ConfigProblem[] }>
   /** Re-reads certificates only (what a file change triggers). */
@@ -74,7 +79,21 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     current: buildCertificateSet(loaded.certificates, loaded.config.tls, ticketKeys),
     ticketKeys,
   }
-  let built: BuiltProtections = buildProtections(loaded.config, { logger })
+  // The store outlives reloads; a reload that changes `store` opens a new one and closes the old after the swap.
+  let lastStoreLog = 0
+  const onStoreEvent = (e: StoreEvent): void => {
+    if (e.type === 'ready') return void logger.info({ store: 'redis' }, 'store connected')
+    const now = Date.now()
+    if (now - lastStoreLog < 10_000) return
+    lastStoreLog = now
+    logger.warn({ code: 'RAMPART_ERR_STORE_CONNECTION', event: e.type, detail: e.message, retryInMs: e.delayMs }, ERRORS.RAMPART_ERR_STORE_CONNECTION.message)
+  }
+  const openStore = (c: StoreConfig): Store => createStore(c, { onEvent: onStoreEvent })
+  let store = openStore(loaded.config.store)
+  let storeKey = JSON.stringify(loaded.config.store)
+  logger.info({ store: store.kind, onStoreError: loaded.config.store.onStoreError }, 'store')
+
+  let built: BuiltProtections = buildProtections(loaded.config, { logger, store })
   const withProtections = (plan: Plan, b: BuiltProtections): Plan => ({ ...plan, protections: b.set })
   const logProtections = (b: BuiltProtections): void => {
     for (const w of b.warnings) logger.warn({ code: 'RAMPART_ERR_HEADERS_INEFFECTIVE' }, w)
@@ -166,11 +185,21 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     logProblems(logger, next.loaded.warnings)
     const previous = state.plan
     let nextBuilt: BuiltProtections
+    const nextStoreKey = JSON.stringify(next.loaded.config.store)
+    const nextStore = nextStoreKey === storeKey ? store : openStore(next.loaded.config.store)
     try {
-      nextBuilt = buildProtections(next.loaded.config, { logger })
+      nextBuilt = buildProtections(next.loaded.config, { logger, store: nextStore })
     } catch (e) {
+      if (nextStore !== store) void nextStore.close().catch(() => {})
       logger.error({ code: 'RAMPART_ERR_CONFIG_INVALID', err: { message: (e as Error).message } }, 'reload refused: the new configuration cannot be compiled; the running configuration stays')
       return { ok: false, problems: [] }
+    }
+    if (nextStore !== store) {
+      const old = store
+      store = nextStore
+      storeKey = nextStoreKey
+      logger.info({ store: store.kind }, 'store replaced')
+      setTimeout(() => void old.close().catch(() => {}), 5_000).unref()
     }
     const { plan: compiled, retired } = compilePlan(next.loaded.config, previous)
     const plan = withProtections(compiled, nextBuilt)
@@ -259,6 +288,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       clearInterval(idle)
       await Promise.all(state.plan.sites.map((s) => s.target.pool.close().catch(() => {})))
       await Promise.all(built.set.all.map((p) => p.close?.().catch(() => {})))
+      await store.close().catch(() => {})
       logger.info('stopped')
     })()
     return closing
@@ -285,6 +315,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   return {
     httpsPort, httpPort, gateway, state,
     loaded: () => loaded,
+    store: () => store,
     reload, reloadCertificates, close,
   }
 }

@@ -5,8 +5,8 @@
  * Contract: same behaviour as the Redis store (one behaviour table tests both), including TTLs: every entry carries
  * an absolute expiry on the caller's clock and is invisible once `now` reaches it. Expired entries are swept a few at
  * a time on each write, and the map is capped at `maxKeys`: when full, expired entries go first, then the oldest
- * written. Evicting forgets a count, which lets a request through, so size `maxKeys` well above the number of active
- * clients. Methods never throw a store error; they are async only to share the interface.
+ * inserted (down to 90 % of the cap). Evicting forgets a count, which lets a request through, so size `maxKeys`
+ * well above the number of active clients. Methods never throw a store error; they are async only to share the interface.
  */
 import { slidingWindowDecide, type WindowState } from '../limits/sliding-window.js'
 import {
@@ -37,6 +37,7 @@ const SWEEP_PER_WRITE = 2
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const
   private readonly map = new Map<string, Entry>()
+  private cursor: MapIterator<[string, Entry]> = this.map.entries()
   private readonly layout: KeyLayout
   private readonly maxKeys: number
 
@@ -161,27 +162,44 @@ export class MemoryStore implements Store {
   }
 
   private write(key: string, value: Entry['value'], expiresAt: number, now: number): void {
-    // Re-inserting moves the key to the end, so the map's order is the order of last writes (oldest first).
-    this.map.delete(key)
     this.sweep(now)
+    const e = this.map.get(key)
+    // Updated in place: deleting and re-inserting would leave holes at the front of the map's table that every
+    // iteration from the start would have to skip.
+    if (e !== undefined) {
+      e.value = value
+      e.expiresAt = expiresAt
+      return
+    }
     if (this.map.size >= this.maxKeys) this.makeRoom(now)
     this.map.set(key, { value, expiresAt })
   }
 
+  /** Checks a few entries per write for expiry, resuming where the last write stopped (a live Map iterator). */
   private sweep(now: number): void {
-    let n = 0
-    for (const [k, e] of this.map) {
-      if (n++ >= SWEEP_PER_WRITE) break
+    for (let n = 0; n < SWEEP_PER_WRITE; n++) {
+      let step = this.cursor.next()
+      if (step.done) {
+        this.cursor = this.map.entries()
+        step = this.cursor.next()
+        if (step.done) return
+      }
+      const [k, e] = step.value
       if (e.expiresAt <= now) this.map.delete(k)
     }
   }
 
+  /**
+   * At the cap: drop every expired entry, then, if that freed too little, the oldest inserted down to 90 % of the
+   * cap, so that the full scan runs at most once per `maxKeys / 10` new keys.
+   */
   private makeRoom(now: number): void {
     for (const [k, e] of this.map) if (e.expiresAt <= now) this.map.delete(k)
-    while (this.map.size >= this.maxKeys) {
-      const oldest = this.map.keys().next()
-      if (oldest.done) break
-      this.map.delete(oldest.value)
+    const target = Math.floor(this.maxKeys * 0.9)
+    if (this.map.size < target) return
+    for (const k of this.map.keys()) {
+      if (this.map.size < target) break
+      this.map.delete(k)
     }
   }
 }

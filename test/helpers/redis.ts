@@ -8,7 +8,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { createServer, createConnection } from 'node:net'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -30,6 +30,15 @@ export interface RedisHandle {
   pause(): void
   /** SIGCONT after `pause()`. */
   resume(): void
+}
+
+export interface RedisSentinelHandle {
+  /** The monitored primary. */
+  readonly primary: RedisHandle
+  readonly sentinels: ReadonlyArray<{ host: string; port: number }>
+  /** Name of the monitored primary. */
+  readonly name: string
+  stop(): Promise<void>
 }
 
 export interface RedisClusterHandle {
@@ -102,12 +111,13 @@ process.once('exit', () => {
   for (const c of live) c.kill('SIGKILL')
 })
 
-function spawnServer(port: number, dir: string, extra: readonly string[]): Promise<ChildProcess> {
+function spawnServer(port: number, dir: string, extra: readonly string[], config?: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn('redis-server', [
-      '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no',
-      '--dir', dir, '--protected-mode', 'yes', '--loglevel', 'warning', ...extra,
-    ], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const args = config
+      ? [config, '--sentinel', '--port', String(port), '--bind', HOST, '--dir', dir, '--loglevel', 'warning']
+      : ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no',
+        '--dir', dir, '--protected-mode', 'yes', '--loglevel', 'warning', ...extra]
+    const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] })
     live.add(child)
     child.once('exit', () => live.delete(child))
     let stderr = ''
@@ -225,6 +235,46 @@ export async function startRedisCluster(n = 3): Promise<RedisClusterHandle> {
     return { nodes: servers.map((s) => ({ host: HOST, port: s.port })), servers, stop: stopAll }
   } catch (err) {
     await stopAll()
+    throw err
+  }
+}
+
+/** A primary and one Sentinel (`redis-server --sentinel`) monitoring it under the name `main`. */
+export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
+  const primary = await startRedis()
+  const dir = await mkdtemp(join(tmpdir(), 'rampart-redis-sentinel-'))
+  let sentinel: ChildProcess | undefined
+  try {
+    const port = await freePort()
+    const config = join(dir, 'sentinel.conf')
+    // Sentinel rewrites its config file, so it must be a writable file of its own.
+    await writeFile(config, [
+      `sentinel monitor main ${HOST} ${primary.port} 1`,
+      'sentinel down-after-milliseconds main 1000',
+      'sentinel failover-timeout main 2000',
+      '',
+    ].join('\n'))
+    sentinel = await spawnServer(port, dir, [], config)
+    await waitFor('the sentinel to know the primary', async () => {
+      const reply = await rawCommand(port, 'SENTINEL get-master-addr-by-name main')
+      return reply !== undefined && !reply.startsWith('*-1') && !reply.startsWith('-')
+    }, 10_000)
+    const child = sentinel
+    return {
+      primary,
+      sentinels: [{ host: HOST, port }],
+      name: 'main',
+      async stop() {
+        child.kill('SIGTERM')
+        await waitExit(child)
+        await primary.stop()
+        await rm(dir, { recursive: true, force: true })
+      },
+    }
+  } catch (err) {
+    sentinel?.kill('SIGKILL')
+    await primary.stop()
+    await rm(dir, { recursive: true, force: true })
     throw err
   }
 }

@@ -28,6 +28,7 @@ export const RequestMatch = Strict({
 
 export const HeaderMap = Type.Record(Type.String({ pattern: `^${TOKEN}$` }), Type.String(), {
   default: {},
+  additionalProperties: false,
   description: 'Extra response headers, name → value.',
 })
 
