@@ -26,6 +26,11 @@ export interface ProtectionContext {
 export function buildProtections(config: RampartConfig, ctx: ProtectionContext): BuiltProtections {
   const hardening = compileHardening(config, ctx.logger)
   const csp = compileCspReports(config, ctx.logger)
-  const list: Protection[] = [...(csp ? [csp.protection] : []), hardening.protection]
+  const list: Protection[] = [
+    // access rules and bans: (threat/access wiring goes here)
+    // rate limits and login lockout: (store-backed wiring goes here)
+    ...(csp ? [csp.protection] : []),
+    hardening.protection,
+  ]
   return { set: protectionSet(list), headerPolicy: hardening.policy, warnings: hardening.warnings }
 }
