@@ -18,13 +18,13 @@ export interface LoggerOptions {
 }
 
 /**
- * Lines are buffered (up to 16 KB) and flushed every 200 ms and at exit: one write per line would cost a system
+ * Lines are buffered (up to 8 KB) and flushed every 200 ms and at exit: one write per line would cost a system
  * call per request, which dominated the access log's cost. A line is therefore at most 200 ms late.
  */
 export function createLogger(options: LoggerOptions): Logger {
   let destination = options.destination
   if (!destination) {
-    const sonic = pino.destination({ dest: 1, sync: false, minLength: 16 * 1024 })
+    const sonic = pino.destination({ dest: 1, sync: false, minLength: 8 * 1024 })
     const timer = setInterval(() => sonic.flush(), 200)
     timer.unref()
     process.once('exit', () => {

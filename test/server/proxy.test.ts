@@ -7,6 +7,11 @@ import net from 'node:net'
 import tls from 'node:tls'
 import http from 'node:http'
 import { WebSocket, WebSocketServer } from 'ws'
+import { spawn } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { projectRoot, tempDir } from '../helpers/paths.js'
+import { makeCert } from '../helpers/certs.js'
 import { startGateway, LISTEN_HTTPS_ONLY, h1, h2, accessLines } from '../helpers/gateway.js'
 import { startUpstream, deadPort } from '../helpers/upstream.js'
 
@@ -223,48 +228,79 @@ t.test('access log: one JSON line per request, nothing secret in it', async (t) 
   for (const secret of ['s3cret', 'topsecret', 'hunter2']) t.notOk(all.includes(secret), `${secret} never reaches the logs`)
 })
 
-t.test('a streamed 50 MB upload passes through with bounded gateway memory', async (t) => {
+t.test('a streamed 100 MB upload passes through while the gateway process stays small', async (t) => {
+  let upstreamBytes = 0
   const sink = await startUpstream(t, (req, res) => {
     let n = 0
-    req.on('data', (c: Buffer) => { n += c.length })
+    req.on('data', (c: Buffer) => { n += c.length; upstreamBytes = n })
     req.on('end', () => res.end(String(n)))
   })
-  const g = await startGateway(t, `${LISTEN_HTTPS_ONLY}
-tls:
-  certificates:
-    - { hosts: [a.test], cert: site.pem, key: site-key.pem }
-sites:
-  - hosts: [a.test]
-    upstream: ${sink.url}
-proxy: { maxBodySize: 100mb }
-`, { certs: { site: ['a.test'] } })
-  const total = 50 * 1024 * 1024
-  const chunk = Buffer.alloc(64 * 1024, 97)
-  const rssBefore = process.memoryUsage().rss
-  let peak = rssBefore
-  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 20)
-  const body = await new Promise<string>((resolve, reject) => {
-    const req = (https_request())({ host: '127.0.0.1', port: g.port, method: 'POST', path: '/upload', servername: 'a.test', ca: g.ca,
-      headers: { host: 'a.test', 'content-length': String(total) }, agent: false }, (res) => {
+  // The gateway runs in its own process, so its peak memory (VmHWM) is measured apart from this test's client.
+  const dir = tempDir(t)
+  await makeCert(dir, 'site', ['a.test'])
+  const port = await deadPort()
+  writeFileSync(join(dir, 'r.yaml'), `listen:\n  https: { host: 127.0.0.1, port: ${port} }\n  http: { enabled: false }\n` +
+    `tls:\n  certificates:\n    - { hosts: [a.test], cert: site.pem, key: site-key.pem }\n` +
+    `sites:\n  - hosts: [a.test]\n    upstream: ${sink.url}\nproxy: { maxBodySize: 200mb }\nlog: { level: warn }\n`)
+  // A small young generation makes V8 collect dead chunks early, so RSS shows what is live rather than garbage.
+  const child = spawn(process.execPath, ['--max-semi-space-size=2', join(projectRoot, 'dist', 'src', 'bin.js'), 'start', '--config', 'r.yaml'], { cwd: dir, stdio: 'ignore' })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const vm = (field: string): number => {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))
+    return m ? Number(m[1]) * 1024 : NaN
+  }
+  const ask = (body?: { total: number; chunk: Buffer }) => new Promise<string>((resolve, reject) => {
+    const req = (https_request())({ host: '127.0.0.1', port, method: body ? 'POST' : 'GET', path: '/upload', servername: 'a.test', ca: gw.ca,
+      headers: { host: 'a.test', ...(body ? { 'content-length': String(body.total) } : {}) }, agent: false }, (res) => {
       let b = ''
       res.on('data', (d: Buffer) => { b += d.toString() })
       res.on('end', () => resolve(b))
     })
     req.on('error', reject)
+    if (!body) return void req.end()
     let sent = 0
-    const pump = () => {
-      while (sent < total) {
-        sent += chunk.length
-        if (!req.write(chunk)) return void req.once('drain', pump)
+    let paused = false
+    const pump = (): void => {
+      while (sent < body.total) {
+        // Half-way, stop and wait until the upstream has received data: a buffering gateway never forwards
+        // anything before the body is complete, so this would never resume.
+        if (!paused && sent >= body.total / 2) {
+          paused = true
+          const waitForUpstream = (): void => {
+            if (upstreamBytes > 0) {
+              streamedBeforeEnd = upstreamBytes
+              pump()
+            } else setTimeout(waitForUpstream, 10)
+          }
+          return waitForUpstream()
+        }
+        sent += body.chunk.length
+        if (!req.write(body.chunk)) return void req.once('drain', pump)
       }
       req.end()
     }
     pump()
   })
-  clearInterval(sampler)
+  let streamedBeforeEnd = 0
+  for (let i = 0; ; i++) {
+    try {
+      await ask()
+      break
+    } catch (e) {
+      if (i > 100) throw e
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  const baseline = vm('VmRSS')
+  const total = 100 * 1024 * 1024
+  const body = await ask({ total, chunk: Buffer.alloc(64 * 1024, 97) })
+  const peak = vm('VmHWM')
   t.equal(body, String(total), 'every byte reached the upstream')
-  // Client, gateway and upstream share this process; buffering the body anywhere would add ≥ 50 MB.
-  t.ok(peak - rssBefore < 40 * 1024 * 1024, `memory grew by ${Math.round((peak - rssBefore) / 1048576)} MB (< 40 MB)`)
+  t.ok(streamedBeforeEnd > 0, `the upstream had ${Math.round(streamedBeforeEnd / 1048576)} MB before the client finished sending`)
+  // Streaming keeps only socket and stream buffers in flight, plus chunks V8 has not collected yet (measured 23–57 MB
+  // on a loaded 2-core machine); buffering would add the whole 100 MB. The check above is the strict proof.
+  t.ok(peak - baseline < 75 * 1024 * 1024,
+    `gateway peak RSS ${Math.round(peak / 1048576)} MB, ${Math.round((peak - baseline) / 1048576)} MB over its idle size (< 75 MB for a 100 MB body)`)
 })
 
 function https_request() {
