@@ -32,6 +32,23 @@ const cases: Array<[string, ThreatInput]> = [
 const iterations = Number(process.argv[2] ?? 200_000)
 const engine = compileThreatEngine({ ...DEFAULT_THREAT_SETTINGS, mode: 'block' })
 
+// The engine memoises User-Agent results; this case cycles through more distinct strings than the memo holds, so
+// every request pays for inspecting its User-Agent (the worst case for the typical request).
+const freshAgents = Array.from({ length: 4096 }, (_, i) => CHROME.replace('124.0.0.0', `124.0.${i}.${i % 97}`))
+{
+  const base = cases[0]![1]
+  let sink = 0
+  const run = (n: number) => {
+    for (let i = 0; i < n; i++) sink += engine.scan({ ...base, userAgent: freshAgents[i & 4095]! }).score
+  }
+  run(20_000)
+  const n = Math.max(1, iterations >> 2)
+  const start = process.hrtime.bigint()
+  run(n)
+  const us = Number(process.hrtime.bigint() - start) / n / 1000
+  console.log(`${'typical, User-Agent not memoised'.padEnd(42)} ${us.toFixed(2).padStart(7)} µs/request   (score ${sink})`)
+}
+
 for (const [name, input] of cases) {
   let sink = 0
   for (let i = 0; i < 20_000; i++) sink += engine.scan(input).score // warm-up

@@ -7,6 +7,8 @@
  *                                             write self-signed dev certificates for the configured hosts
  *   rampart demo   [--config FILE] [--demo-port N]
  *                                             dev certs if missing + the bundled demo app + the gateway
+ *   rampart unlock [--config FILE] (--account NAME | --ip ADDR) [--site NAME] [--list]
+ *                                             list or lift login locks in the configured Redis store
  *
  * FILE defaults to $RAMPART_CONFIG, else `rampart.yaml`. Exit codes: 0 ok, 1 invalid config or failed start, 2 usage.
  */
@@ -18,12 +20,17 @@ import { createLogger } from './log/logger.js'
 import { startRuntime, ConfigError } from './server/runtime.js'
 import { ensureDevCerts } from './tls/devcerts.js'
 import { isRampartError } from './errors.js'
+import { createStore, redisConnectionOf } from './store/create.js'
+import { RedisStore } from './store/redis.js'
+import { createAuditHub } from './lockout/audit.js'
+import { parseUnlockArgs, runUnlock } from './cli/unlock.js'
 
 const USAGE = `usage:
   rampart start [--config FILE]
   rampart check [--config FILE]
   rampart certs --dev [--config FILE] [--force]
   rampart demo  [--config FILE] [--demo-port N]
+  rampart unlock [--config FILE] (--account NAME | --ip ADDR) [--site NAME] [--list]   (or --list alone)
 FILE defaults to $RAMPART_CONFIG, else rampart.yaml`
 
 function out(line: string): void {
@@ -35,6 +42,8 @@ function err(line: string): void {
 
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv
+  // `unlock` has flags of its own (src/cli/unlock.ts); it shares only --config with the other commands.
+  if (command === 'unlock') return unlockCommand(rest)
   let values: Record<string, string | boolean | undefined>
   try {
     values = parseArgs({
@@ -158,6 +167,55 @@ async function demo(configPath: string, demoPort: number): Promise<number> {
   process.once('SIGTERM', () => void app.close())
   process.once('SIGINT', () => void app.close())
   return -1
+}
+
+async function unlockCommand(argv: readonly string[]): Promise<number> {
+  let config: string | undefined
+  const own: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--config' || a === '-c') config = argv[++i] ?? ''
+    else if (a.startsWith('--config=')) config = a.slice('--config='.length)
+    else own.push(a)
+  }
+  if (config === '') {
+    err('--config needs a value')
+    return 2
+  }
+  const parsed = parseUnlockArgs(own)
+  if (!parsed.ok) {
+    err(parsed.message)
+    return 2
+  }
+  const configPath = displayPath(config ?? process.env['RAMPART_CONFIG'] ?? 'rampart.yaml')
+  const result = await loadConfigFile(configPath, { skipCertificates: true })
+  if (!result.ok) {
+    for (const p of result.problems) err(formatProblem(p))
+    return 1
+  }
+  const storeConfig = result.loaded.config.store
+  if (redisConnectionOf(storeConfig) === undefined) {
+    err(`${configPath}: store.redis is not set: locks live in the memory of the running gateway and end with it; there is nothing to list or lift from here`)
+    return 1
+  }
+  const store = createStore(storeConfig)
+  try {
+    // The store never waits for Redis by itself (requests must not); an operator command may.
+    if (store instanceof RedisStore) await store.waitReady(storeConfig.connectTimeout)
+    // The audit line goes to stderr as JSON; stdout stays for the operator.
+    const logger = createLogger({ level: 'info', destination: process.stderr })
+    const audit = createAuditHub()
+    audit.on((e) => {
+      const { time, ...fields } = e
+      logger.info({ ...fields, audit: true, at: time }, 'lock lifted')
+    })
+    return await runUnlock(store, parsed.args, { keySecret: storeConfig.keySecret, now: Date.now(), print: out, audit })
+  } catch (e) {
+    err(`error: ${(e as Error).message}`)
+    return 1
+  } finally {
+    await store.close()
+  }
 }
 
 /** Relative to the working directory when inside it, so messages read like a compiler's. */

@@ -10,6 +10,8 @@ import { checkHeadersConfig } from '../headers/policy.js'
 import { checkCookiesConfig } from '../cookies/rewrite.js'
 import { checkRateLimits } from './sections/rate-limits.js'
 import { checkLockout } from './sections/lockout.js'
+import { checkThreatsSection, checkAbuseSection } from './sections/threats.js'
+import { checkAccessSection } from './sections/access.js'
 
 export interface CrossProblem {
   at: readonly PathSegment[]
@@ -97,5 +99,8 @@ export function crossCheck(config: RampartConfig): CrossProblem[] {
     const sharedStore = config.store.redis !== undefined && config.store.redis !== ''
     for (const p of checkLockout(config.lockout, { siteNames, sharedStore })) out.push({ ...p, at: [...p.at] })
   }
+  for (const p of checkThreatsSection(config.threats, siteRefs)) out.push({ ...p, at: [...p.at] })
+  for (const p of checkAbuseSection(config.abuse)) out.push({ ...p, at: [...p.at] })
+  for (const p of checkAccessSection(config.access, siteRefs)) out.push({ ...p, at: [...p.at] })
   return out
 }

@@ -11,6 +11,9 @@ import { Cookies, SiteCookies } from './sections/cookies.js'
 import { StoreSection } from './sections/store.js'
 import { RateLimitsSection } from './sections/rate-limits.js'
 import { LockoutSection } from './sections/lockout.js'
+import { Threats, Abuse } from './sections/threats.js'
+import { Access } from './sections/access.js'
+import { Alerts } from './sections/alerts.js'
 
 export const HttpsListener = Strict({
   host: Type.String({ default: '0.0.0.0', description: 'Address the HTTPS listener binds. `::` for IPv6 and IPv4.' }),
@@ -79,7 +82,25 @@ export const Site = Strict({
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+$', description: 'Used in logs and metrics. Default: the first host.' })),
   hosts: Type.Array(HostPattern(), { minItems: 1, description: 'Host names this site answers. `*.a.test` matches `x.a.test`, not `a.test`.' }),
   pathPrefix: Type.String({ default: '/', pattern: '^/', description: 'Only requests under this path go to this site.' }),
-  upstream: HttpUrl({ description: 'Where the legacy app listens, e.g. http://127.0.0.1:3000.' }),
+  upstream: Type.Union([
+    HttpUrl(),
+    Type.Array(HttpUrl(), { minItems: 1, maxItems: 64 }),
+  ], { description: 'Where the legacy app listens, e.g. http://127.0.0.1:3000, or a list of such targets to balance across.' }),
+  balance: Enum(['round-robin', 'least-connections'] as const, {
+    default: 'round-robin', description: 'How requests are spread across healthy targets.',
+  }),
+  healthCheck: Type.Optional(Strict({
+    path: Type.String({ default: '/', pattern: '^/', description: 'Path requested on each target (GET, the site\'s first host as Host).' }),
+    interval: Duration({ default: '10s', description: 'Time between checks of one target.' }),
+    timeout: Duration({ default: '2s', description: 'A check without an answer in this time fails.' }),
+    expectStatus: Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { default: [200], minItems: 1, description: 'Statuses that count as healthy.' }),
+    healthyThreshold: Type.Integer({ minimum: 1, maximum: 100, default: 2, description: 'Successes in a row that bring a target back.' }),
+    unhealthyThreshold: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'Failures in a row that take a target out.' }),
+  }, { description: 'Active health checks. Without it, only passive checks apply.' })),
+  passive: Strict({
+    maxFails: Type.Integer({ minimum: 1, maximum: 1000, default: 3, description: 'Consecutive connection failures (refused, reset, connect timeout) that eject a target.' }),
+    ejectFor: Duration({ default: '30s', description: 'How long an ejected target gets no traffic before it is tried again.' }),
+  }, { default: {}, description: 'Passive health: targets that keep failing are taken out for a while.' }),
   hostHeader: Type.String({
     default: 'preserve',
     description: '`preserve` sends the client\'s Host (legacy apps build links from it); `upstream` sends the upstream\'s; any other value is sent as is.',
@@ -131,6 +152,10 @@ export const RampartConfigSchema = Strict({
   store: StoreSection,
   rateLimits: RateLimitsSection,
   lockout: Type.Optional(LockoutSection),
+  threats: Threats,
+  abuse: Abuse,
+  access: Access,
+  alerts: Alerts,
   limits: Limits,
   requestId: RequestId,
   log: Log,

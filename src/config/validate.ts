@@ -310,8 +310,12 @@ function simplifyErrors(errors: ErrorObject[]): ErrorObject[] {
     const branch = errors.filter((e) => e !== a && e.schemaPath.startsWith(a.schemaPath.replace(/\/(anyOf|oneOf)$/, '/$1/')))
     branch.forEach((e) => consumed.add(e))
     const deeper = branch.filter((e) => e.instancePath.length > a.instancePath.length)
+    // A branch whose type fitted the data but whose content did not (a string that is not a URL) says the most.
+    const contentOnly = branch.filter((e) => e.instancePath === a.instancePath && e.keyword !== 'type' && e.keyword !== 'anyOf')
     if (deeper.length > 0) {
       out.push(...deeper)
+    } else if (contentOnly.length > 0) {
+      out.push(...contentOnly)
     } else {
       const expected = describeAlternatives(a)
       out.push({ ...a, message: expected ? `must be ${expected}` : 'does not match any allowed form' })
@@ -324,7 +328,8 @@ function simplifyErrors(errors: ErrorObject[]): ErrorObject[] {
 function describeAlternatives(e: ErrorObject): string | undefined {
   const alts = (e.schema as Array<{ const?: unknown; type?: string; rampartFormat?: string }> | undefined) ?? []
   if (!Array.isArray(alts) || alts.length === 0) return undefined
-  const parts = alts.map((s) => (s.const !== undefined ? JSON.stringify(s.const) : s.rampartFormat ?? s.type ?? 'a value'))
+  const words: Record<string, string> = { httpUrl: 'a URL', array: 'a list', object: 'a mapping', string: 'a string', integer: 'an integer', boolean: 'true or false', duration: 'a duration', size: 'a size' }
+  const parts = alts.map((s) => (s.const !== undefined ? JSON.stringify(s.const) : words[s.rampartFormat ?? s.type ?? ''] ?? s.rampartFormat ?? s.type ?? 'a value'))
   return parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(', ')} or ${parts[parts.length - 1]}`
 }
 

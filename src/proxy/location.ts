@@ -9,14 +9,15 @@ export interface LocationRewriter {
 }
 
 /** `publicHost` is the Host the client sent (with its port, if any), so the client is sent back where it was. */
-export function compileLocationRewriter(upstream: string): LocationRewriter {
-  const u = new URL(upstream)
-  const defaultPort = u.protocol === 'https:' ? '443' : '80'
-  const port = u.port || defaultPort
-  const prefixes = new Set<string>([
-    `${u.protocol}//${u.hostname}:${port}`,
-    ...(port === defaultPort ? [`${u.protocol}//${u.hostname}`] : []),
-  ].map((p) => p.toLowerCase()))
+export function compileLocationRewriter(upstreams: string | readonly string[]): LocationRewriter {
+  const prefixes = new Set<string>()
+  for (const upstream of typeof upstreams === 'string' ? [upstreams] : upstreams) {
+    const u = new URL(upstream)
+    const defaultPort = u.protocol === 'https:' ? '443' : '80'
+    const port = u.port || defaultPort
+    prefixes.add(`${u.protocol}//${u.hostname}:${port}`.toLowerCase())
+    if (port === defaultPort) prefixes.add(`${u.protocol}//${u.hostname}`.toLowerCase())
+  }
   return {
     rewrite(location: string, publicHost: string): string {
       if (location.charCodeAt(0) === 47 /* / */) return location

@@ -78,7 +78,9 @@ export function handleUpgrade(
   }
   head_ += '\r\n'
 
-  const u = new URL(site.target.origin)
+  const picked = site.balancer.pick(Date.now())
+  if (!picked) return refuse('RAMPART_ERR_UPSTREAM_UNAVAILABLE', 'no-healthy-target')
+  const u = new URL(picked.target.origin)
   const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80))
   const upstream = u.protocol === 'https:'
     ? tls.connect({ host: u.hostname, port, servername: net.isIP(u.hostname) ? undefined : u.hostname,

@@ -21,10 +21,12 @@ import { normalizeIp } from '../net/cidr.js'
 import { resolveClientIp } from '../net/client-ip.js'
 import { forwardRequestHeaders } from '../proxy/forward-headers.js'
 import { stripHopByHop } from '../proxy/hop-by-hop.js'
-import { sendUpstream, type UpstreamHeaders, type UpstreamResponse, type ClassifiedError } from '../proxy/forwarder.js'
+import { sendUpstream, type UpstreamHeaders, type UpstreamResponse, type ClassifiedError, type UpstreamTarget } from '../proxy/forwarder.js'
+import type { TargetState } from '../upstream/balancer.js'
 import { BodyLimit } from '../proxy/body-limit.js'
 import { readBodyPrefix } from '../proxy/body-prefix.js'
 import type { Answer, Protection } from './protection.js'
+import type { Metrics } from '../metrics/registry.js'
 import { ERRORS, type ErrorCode } from '../errors.js'
 
 export interface GatewayState {
@@ -43,6 +45,8 @@ export interface RequestState {
   peerTrusted: boolean
   upstreamStart: number
   upstreamMs: number
+  /** The upstream target chosen for this request. */
+  target: TargetState<UpstreamTarget> | undefined
   /** Negotiated TLS version of the client connection, e.g. TLSv1.3. */
   tls: string | undefined
   /** Why the request ended without an upstream answer (catalogued code), for logs and metrics. */
@@ -64,6 +68,7 @@ export interface GatewayOptions {
   readonly state: GatewayState
   readonly certs: CertificateHolder
   readonly logger: Logger
+  readonly metrics?: Metrics
 }
 
 export interface Gateway {
@@ -74,7 +79,7 @@ export interface Gateway {
 }
 
 export function buildGateway(options: GatewayOptions): Gateway {
-  const { state, certs, logger } = options
+  const { state, certs, logger, metrics } = options
   const config = state.plan.config
   let server: HttpsServer | undefined
 
@@ -140,6 +145,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       upstreamStart: 0,
       upstreamMs: -1,
       tls: (raw.socket as Partial<TLSSocket> | null)?.getProtocol?.() ?? undefined,
+      target: undefined,
       errorCode: undefined,
       errorKind: undefined,
     }
@@ -230,9 +236,21 @@ export function buildGateway(options: GatewayOptions): Gateway {
       source.on('error', (err) => limited.destroy(err))
       body = source.pipe(limited)
     }
+    const now = Date.now()
+    const picked = site.balancer.pick(now)
+    if (!picked) {
+      st.errorKind = 'no-healthy-target'
+      if (body && !Buffer.isBuffer(body)) body.resume()
+      sendError(reply, request, 'RAMPART_ERR_UPSTREAM_UNAVAILABLE')
+      return reply
+    }
+    st.target = picked
+    picked.inFlight++
     st.upstreamStart = performance.now()
-    sendUpstream(site.target, { method: raw.method ?? 'GET', path: raw.url ?? '/', headers, body }, (err, res) => {
+    sendUpstream(picked.target, { method: raw.method ?? 'GET', path: raw.url ?? '/', headers, body }, (err, res) => {
+      picked.inFlight--
       if (err) return onUpstreamError(request, reply, err)
+      site.balancer.success(picked)
       onUpstreamResponse(request, reply, res!)
     })
     return reply
@@ -276,10 +294,21 @@ export function buildGateway(options: GatewayOptions): Gateway {
   function onUpstreamError(request: FastifyRequest, reply: FastifyReply, err: ClassifiedError): void {
     const st = request.rampart
     st.errorKind = err.kind
+    if (err.code !== 'RAMPART_ERR_HTTP_BAD_REQUEST') {
+      metrics?.upstreamError(st.site.name, err.kind)
+      // Passive health: only failures that say "this target is not there" count against it.
+      if (st.target && (err.kind === 'refused' || err.kind === 'reset' || err.kind === 'connect-timeout' || err.kind === 'unreachable')) {
+        if (st.site.balancer.failure(st.target, Date.now())) {
+          logger.warn({ code: 'RAMPART_ERR_UPSTREAM_UNREACHABLE', site: st.site.name, target: st.target.label, ejectForMs: st.site.config.passive.ejectFor },
+            'upstream target ejected after consecutive failures')
+          metrics?.setUpstreamHealthy(st.site.name, st.target.label, false)
+        }
+      }
+    }
     const status = (ERRORS[err.code] as { status?: number }).status ?? 502
     const level = status >= 500 ? 'warn' : 'info'
     logger[level]({
-      code: err.code, kind: err.kind, reqId: request.id, site: st.site.name, upstream: st.site.target.origin,
+      code: err.code, kind: err.kind, reqId: request.id, site: st.site.name, upstream: st.target?.label,
       err: { message: err.cause.message, code: (err.cause as NodeJS.ErrnoException).code },
     }, ERRORS[err.code].message)
     if (reply.sent) return
@@ -369,6 +398,10 @@ export function buildGateway(options: GatewayOptions): Gateway {
       } catch (err) {
         logger.error({ code: 'RAMPART_ERR_LIFECYCLE_UNCAUGHT', protection: p.name, err }, 'completion hook failed')
       }
+    }
+    if (metrics) {
+      const st = request.rampart as RequestState | null
+      metrics.request(st?.site.name ?? '-', reply.statusCode, reply.elapsedTime / 1000, request.raw.httpVersionMajor === 2 ? 'h2' : 'h1')
     }
     if (plan.accessLog) logger.info(accessLogLine(request, reply), 'request')
     done()

@@ -10,6 +10,7 @@ import { compileLocationRewriter, type LocationRewriter } from '../proxy/locatio
 import { hostMode, type HostMode } from '../proxy/forward-headers.js'
 import { createUpstreamTarget, type PoolOptions, type UpstreamTarget } from '../proxy/forwarder.js'
 import { NO_PROTECTIONS, type ProtectionSet } from './protection.js'
+import { createBalancer, type Balancer } from '../upstream/balancer.js'
 
 export interface CompiledSite {
   readonly index: number
@@ -17,8 +18,11 @@ export interface CompiledSite {
   readonly hosts: readonly string[]
   readonly pathPrefix: string
   readonly config: SiteConfig
-  readonly target: UpstreamTarget
+  /** Upstream targets and their health; `pick` chooses one per request. */
+  readonly balancer: Balancer<UpstreamTarget>
+  readonly targets: readonly UpstreamTarget[]
   readonly hostMode: HostMode
+  /** Location rewriting knows every target's address. */
   readonly location: LocationRewriter
 }
 
@@ -41,6 +45,10 @@ function poolKey(origin: string, o: PoolOptions): string {
   return `${origin}|${o.connections}|${o.keepAliveTimeout}|${o.connectTimeout}|${o.headersTimeout}|${o.bodyTimeout}|${o.verifyTls}`
 }
 
+export function upstreamsOf(site: SiteConfig): string[] {
+  return Array.isArray(site.upstream) ? [...site.upstream] : [site.upstream as string]
+}
+
 export function siteName(site: SiteConfig): string {
   return site.name ?? site.hosts[0]!
 }
@@ -48,38 +56,51 @@ export function siteName(site: SiteConfig): string {
 export function compilePlan(config: RampartConfig, previous?: Plan): { plan: Plan; retired: UpstreamTarget[] } {
   const reusable = new Map<string, UpstreamTarget>()
   if (previous) {
-    for (const s of previous.sites) reusable.set((s.target as UpstreamTarget & { key?: string }).key ?? '', s.target)
+    for (const s of previous.sites) for (const t of s.targets) reusable.set((t as UpstreamTarget & { key?: string }).key ?? '', t)
   }
   const used = new Set<UpstreamTarget>()
   const sites = config.sites.map((site, index): CompiledSite => {
-    const origin = new URL(site.upstream).origin
-    const options: PoolOptions = {
-      connections: config.proxy.connections,
-      keepAliveTimeout: config.proxy.keepAliveTimeout,
-      connectTimeout: site.timeouts.connect,
-      headersTimeout: site.timeouts.headers,
-      bodyTimeout: site.timeouts.idle,
-      verifyTls: config.proxy.verifyUpstreamTls,
-    }
-    const key = poolKey(origin, options)
-    let target = reusable.get(key)
-    if (!target) {
-      target = Object.assign(createUpstreamTarget(origin, options), { key })
-      reusable.set(key, target)
-    }
-    used.add(target)
+    const urls = upstreamsOf(site)
+    const targets = urls.map((url) => {
+      const origin = new URL(url).origin
+      const options: PoolOptions = {
+        connections: config.proxy.connections,
+        keepAliveTimeout: config.proxy.keepAliveTimeout,
+        connectTimeout: site.timeouts.connect,
+        headersTimeout: site.timeouts.headers,
+        bodyTimeout: site.timeouts.idle,
+        verifyTls: config.proxy.verifyUpstreamTls,
+      }
+      const key = poolKey(origin, options)
+      let target = reusable.get(key)
+      if (!target) {
+        target = Object.assign(createUpstreamTarget(origin, options), { key })
+        reusable.set(key, target)
+      }
+      used.add(target)
+      return target
+    })
     return {
       index,
       name: siteName(site),
       hosts: site.hosts,
       pathPrefix: site.pathPrefix,
       config: site,
-      target,
-      hostMode: hostMode(site.hostHeader, new URL(site.upstream).host),
-      location: compileLocationRewriter(site.upstream),
+      targets,
+      balancer: createBalancer(targets.map((t) => ({ target: t, label: t.origin })), {
+        mode: site.balance,
+        maxFails: site.passive.maxFails,
+        ejectFor: site.passive.ejectFor,
+        healthyThreshold: site.healthCheck?.healthyThreshold ?? 2,
+        unhealthyThreshold: site.healthCheck?.unhealthyThreshold ?? 3,
+      }),
+      hostMode: hostMode(site.hostHeader, new URL(urls[0]!).host),
+      location: compileLocationRewriter(urls),
     }
   })
-  const retired = previous ? previous.sites.map((s) => s.target).filter((t, i, all) => !used.has(t) && all.indexOf(t) === i) : []
+  const retired = previous
+    ? [...new Set(previous.sites.flatMap((s) => s.targets))].filter((t) => !used.has(t))
+    : []
   const plan: Plan = {
     config,
     sites,

@@ -8,8 +8,11 @@ import type { RampartConfig } from '../config/schema.js'
 import { protectionSet, type Protection, type ProtectionSet } from './protection.js'
 import { compileHardening } from '../protections/hardening.js'
 import { compileCspReports } from '../protections/csp-reports.js'
+import { compileRateLimitProtection } from '../protections/rate-limits.js'
+import { compileLockoutProtection } from '../protections/lockout.js'
 import type { HeaderPolicy } from '../headers/policy.js'
 import type { Store } from '../store/types.js'
+import type { Metrics } from '../metrics/registry.js'
 
 export interface BuiltProtections {
   readonly set: ProtectionSet
@@ -21,6 +24,8 @@ export interface ProtectionContext {
   readonly logger: Logger
   /** The shared store (memory or Redis), created by the runtime and kept across reloads. */
   readonly store: Store
+  /** Prometheus counters: call `metrics.protectionEvent(name, outcome)` for each decision worth counting. */
+  readonly metrics?: Metrics
 }
 
 export function buildProtections(config: RampartConfig, ctx: ProtectionContext): BuiltProtections {
@@ -28,7 +33,9 @@ export function buildProtections(config: RampartConfig, ctx: ProtectionContext):
   const csp = compileCspReports(config, ctx.logger)
   const list: Protection[] = [
     // access rules and bans: (threat/access wiring goes here)
-    // rate limits and login lockout: (store-backed wiring goes here)
+    // rate limits and login lockout (store-backed; absent sections compile to nothing), before hardening so that
+    // the cookie rewriter sees the device cookie
+    ...[compileRateLimitProtection(config, ctx), compileLockoutProtection(config, ctx)].filter((p) => p !== undefined),
     ...(csp ? [csp.protection] : []),
     hardening.protection,
   ]

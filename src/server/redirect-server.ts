@@ -104,7 +104,9 @@ async function serveAcme(
     remoteIp: normalizeIp(req.socket.remoteAddress ?? ''), peerTrusted: false, host: req.headers.host ?? '',
     listenerPort: plan.config.listen.http.port, proto: 'http', requestIdHeader: plan.requestIdHeader, requestId: reqId,
   }, site.hostMode)
-  sendUpstream(site.target, { method: req.method ?? 'GET', path: url, headers, body: null }, (err, up) => {
+  const picked = site.balancer.pick(Date.now())
+  if (!picked) return finish(503, { 'content-type': 'text/plain' }, 'Service Unavailable\n')
+  sendUpstream(picked.target, { method: req.method ?? 'GET', path: url, headers, body: null }, (err, up) => {
     if (err || !up) return finish(502, { 'content-type': 'text/plain' }, 'Bad Gateway\n')
     stripHopByHop(up.headers)
     for (const [k, v] of Object.entries(up.headers)) if (v !== undefined) res.setHeader(k, v)

@@ -27,6 +27,7 @@ import { createRedirectServer } from './redirect-server.js'
 import { handleUpgrade } from '../proxy/websocket.js'
 import { RampartError, ERRORS } from '../errors.js'
 import { createStore } from '../store/create.js'
+import { createMetrics, tlsFailureReason, type Metrics } from '../metrics/registry.js'
 import type { Store, StoreEvent } from '../store/types.js'
 import type { StoreConfig } from '../config/sections/store.js'
 
@@ -38,6 +39,8 @@ export interface RuntimeOptions {
   readonly handleSignals?: boolean
   /** Shared TLS ticket keys (a cluster passes the same keys to every worker). */
   readonly ticketKeys?: Buffer
+  /** Metrics registry (a cluster worker passes its own; tests may pass one to read). */
+  readonly metrics?: Metrics
 }
 
 export interface Runtime {
@@ -48,6 +51,7 @@ export interface Runtime {
   readonly loaded: () => LoadedConfig
   /** The current store (for admin use: listing and lifting lockouts). */
   readonly store: () => Store
+  readonly metrics: Metrics
   /** Re-reads config and certificates. Resolves to the problems found; on problems the old config stays. */
   reload(): Promise<{ ok: boolean; problems: readonly ConfigProblem[] }>
   /** Re-reads certificates only (what a file change triggers). */
@@ -81,7 +85,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   }
   // The store outlives reloads; a reload that changes `store` opens a new one and closes the old after the swap.
   let lastStoreLog = 0
+  let metrics: Metrics | undefined
   const onStoreEvent = (e: StoreEvent): void => {
+    metrics?.setStoreUp('redis', e.type === 'ready')
     if (e.type === 'ready') return void logger.info({ store: 'redis' }, 'store connected')
     const now = Date.now()
     if (now - lastStoreLog < 10_000) return
@@ -93,7 +99,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   let storeKey = JSON.stringify(loaded.config.store)
   logger.info({ store: store.kind, onStoreError: loaded.config.store.onStoreError }, 'store')
 
-  let built: BuiltProtections = buildProtections(loaded.config, { logger, store })
+  metrics = options.metrics ?? createMetrics()
+  metrics.setCertificateExpiry(loaded.certificates)
+  const storeUp = (): void => metrics.setStoreUp(store.kind, store.kind === 'memory' || store.status() === 'ready')
+
+  let built: BuiltProtections = buildProtections(loaded.config, { logger, store, metrics })
   const withProtections = (plan: Plan, b: BuiltProtections): Plan => ({ ...plan, protections: b.set })
   const logProtections = (b: BuiltProtections): void => {
     for (const w of b.warnings) logger.warn({ code: 'RAMPART_ERR_HEADERS_INEFFECTIVE' }, w)
@@ -101,7 +111,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   }
   logProtections(built)
   const state: GatewayState = { plan: withProtections(compilePlan(loaded.config).plan, built) }
-  const gateway = buildGateway({ state, certs: holder, logger })
+  const gateway = buildGateway({ state, certs: holder, logger, metrics })
   const { app, server } = gateway
   const config = loaded.config
 
@@ -112,6 +122,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     s.once('close', () => sessions.delete(s))
   })
   server.on('tlsClientError', (err: Error & { code?: string }, socket: Socket) => {
+    metrics!.tlsHandshakeFailure(tlsFailureReason(err), (socket as Socket & { getProtocol?: () => string | null }).getProtocol?.() ?? 'unknown')
     logger.debug({ code: 'RAMPART_ERR_TLS_HANDSHAKE', reason: err.code ?? err.message, remoteIp: socket.remoteAddress },
       ERRORS.RAMPART_ERR_TLS_HANDSHAKE.message)
   })
@@ -162,6 +173,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         }
         for (const p of read.problems) logger.warn({ code: p.code }, p.message)
         swapCertificates(buildCertificateSet(read.material, loaded.config.tls, ticketKeys))
+        metrics!.setCertificateExpiry(read.material)
         loaded = { ...loaded, certificates: read.material }
         logger.info({ certificates: read.material.map((m) => ({ hosts: m.hosts, validTo: m.validTo.toISOString() })) }, 'certificates reloaded')
         return { ok: true, problems: [] }
@@ -188,7 +200,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const nextStoreKey = JSON.stringify(next.loaded.config.store)
     const nextStore = nextStoreKey === storeKey ? store : openStore(next.loaded.config.store)
     try {
-      nextBuilt = buildProtections(next.loaded.config, { logger, store: nextStore })
+      nextBuilt = buildProtections(next.loaded.config, { logger, store: nextStore, metrics })
     } catch (e) {
       if (nextStore !== store) void nextStore.close().catch(() => {})
       logger.error({ code: 'RAMPART_ERR_CONFIG_INVALID', err: { message: (e as Error).message } }, 'reload refused: the new configuration cannot be compiled; the running configuration stays')
@@ -212,6 +224,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     loaded = next.loaded
     state.plan = plan
     swapCertificates(certSet)
+    metrics!.setCertificateExpiry(next.loaded.certificates)
     rewatch()
     if (JSON.stringify(next.loaded.config.listen) !== listenBefore) {
       logger.warn('listener settings changed: they take effect after a restart')
@@ -286,7 +299,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       await Promise.all([app.close(), redirectClosed])
       clearTimeout(timer)
       clearInterval(idle)
-      await Promise.all(state.plan.sites.map((s) => s.target.pool.close().catch(() => {})))
+      await Promise.all([...new Set(state.plan.sites.flatMap((s) => s.targets))].map((t) => t.pool.close().catch(() => {})))
       await Promise.all(built.set.all.map((p) => p.close?.().catch(() => {})))
       await store.close().catch(() => {})
       logger.info('stopped')
@@ -309,13 +322,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   logger.info({
     https: `${config.listen.https.host}:${httpsPort}`, http: httpPort === undefined ? undefined : `${config.listen.http.host}:${httpPort}`,
-    http2: config.listen.https.http2, sites: state.plan.sites.map((s) => ({ name: s.name, hosts: s.hosts, upstream: s.target.origin })),
+    http2: config.listen.https.http2, sites: state.plan.sites.map((s) => ({ name: s.name, hosts: s.hosts, upstreams: s.targets.map((t) => t.origin) })),
   }, 'rampart listening')
 
   return {
     httpsPort, httpPort, gateway, state,
     loaded: () => loaded,
     store: () => store,
+    metrics: metrics!,
     reload, reloadCertificates, close,
   }
 }

@@ -62,6 +62,15 @@ const LOCATION_OF: Record<Place, ThreatLocation> = {
   path: 'path', query: 'query', body: 'body', cookie: 'cookie', 'user-agent': 'header', referer: 'header',
 }
 
+interface MemoHit {
+  readonly rule: ThreatRule
+  readonly text: string
+  readonly index: number
+}
+const UA_MEMO_SIZE = 1024
+const UA_MEMO_KEY_MAX = 512
+const neverSkip = (): boolean => false
+
 /** Per-request state; one object per scan keeps `scan` re-entrant. */
 class Scan {
   score = 0
@@ -101,8 +110,9 @@ class Scan {
   }
 
   value(wire: string, decoded: string): void {
-    // Tool names in User-Agent are plain words, so that header never takes the fast path.
-    if (this.place !== 'user-agent' && isPlainValue(wire)) return
+    // No rule can match a single character. Tool names in User-Agent are plain words, so that header never takes
+    // the plain-value fast path.
+    if (wire.length < 2 || (this.place !== 'user-agent' && isPlainValue(wire))) return
     this.inspector.inspect(wire, decoded, this.place, this.skip, this.hit)
   }
 
@@ -134,6 +144,21 @@ export function compileThreatEngine(
   const block = settings.mode === 'block'
   const threshold = settings.threshold
   const budgetMax = settings.maxBodyInspect
+
+  // Most requests carry one of a few hundred User-Agent strings, and that header costs more to inspect than the
+  // rest of a typical request: its hits are memoised, in a map bounded by count and by key length.
+  const uaMemo = new Map<string, readonly MemoHit[]>()
+  const userAgentHits = (ua: string): readonly MemoHit[] => {
+    const known = uaMemo.get(ua)
+    if (known) return known
+    const hits: MemoHit[] = []
+    inspector.inspect(ua, ua, 'user-agent', neverSkip, (rule, text, index) => hits.push({ rule, text, index }))
+    if (ua.length <= UA_MEMO_KEY_MAX) {
+      if (uaMemo.size >= UA_MEMO_SIZE) uaMemo.delete(uaMemo.keys().next().value!)
+      uaMemo.set(ua, hits)
+    }
+    return hits
+  }
 
   const run = (input: ThreatInput, siteIndex: number | undefined): ThreatResult => {
     const active = exclusions.size > 0 ? exclusions.select(siteIndex, input.path) : undefined
@@ -179,7 +204,10 @@ export function compileThreatEngine(
         scan.value(value, value)
       })
     }
-    if (input.userAgent) scan.at('user-agent', 'user-agent', false).value(input.userAgent, input.userAgent)
+    if (input.userAgent) {
+      scan.at('user-agent', 'user-agent', false)
+      for (const h of userAgentHits(input.userAgent)) scan.hit(h.rule, h.text, h.index)
+    }
     if (input.referer) scan.at('referer', 'referer', false).value(input.referer, formDecode(input.referer))
 
     if (scan.matches.length === 0 && !scan.truncated) return NOTHING

@@ -15,7 +15,7 @@ export const EXCERPT_LENGTH = 64
 export const REDACTED = '[redacted]'
 const LEAD = 16
 
-const SECRET_NAME = /pass|pwd|secret|token|api[-_]?key|auth|credential|private[-_]?key|session[-_]?key/i
+const SECRET_NAME = /pass|pwd|secret|token|api[-_]?key|auth(?!or(?!i[sz]))|credential|private[-_]?key|session[-_]?key/i
 
 export function isSecretName(name: string | undefined): boolean {
   return name !== undefined && SECRET_NAME.test(name)

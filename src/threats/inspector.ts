@@ -26,6 +26,8 @@ export type SkipTest = (rule: ThreatRule) => boolean
 interface PlaceRules {
   readonly wire: readonly TextRule[]
   readonly text: readonly TextRule[]
+  /** `needs` masks of `text`, index for index. */
+  readonly textNeeds: Uint32Array
   readonly codeAnchored: readonly FingerprintRule[]
   readonly codeAnywhere: readonly FingerprintRule[]
   readonly quotedAnchored: readonly FingerprintRule[]
@@ -37,6 +39,38 @@ export interface Inspector {
   readonly rules: readonly ThreatRule[]
   inspect(wire: string, decoded: string, place: Place, skip: SkipTest, hit: HitSink, sql?: boolean): void
   inspectSql(text: string, place: Place, skip: SkipTest, hit: HitSink): void
+}
+
+// Pre-filter: one bit per character some rule needs. A text's mask is computed in one pass; a rule whose needed
+// characters are all absent is skipped without running its regex.
+const NEED_BIT = new Uint32Array(128)
+let nextBit = 0
+function bitOf(code: number): number {
+  if (NEED_BIT[code] === 0) {
+    if (nextBit >= 31) throw new Error('too many distinct characters in rule pre-filters')
+    NEED_BIT[code] = 1 << nextBit++
+  }
+  return NEED_BIT[code]!
+}
+
+function needsMask(needs: string | undefined): number {
+  if (needs === undefined) return 0
+  let mask = 0
+  for (let i = 0; i < needs.length; i++) {
+    const c = needs.charCodeAt(i)
+    if (c >= 128) throw new Error(`rule pre-filter characters must be ASCII: ${needs}`)
+    mask |= bitOf(c)
+  }
+  return mask
+}
+
+function textMask(text: string): number {
+  let mask = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 128) mask |= NEED_BIT[c]!
+  }
+  return mask
 }
 
 function inScope(rule: ThreatRule, place: Place): boolean {
@@ -61,9 +95,11 @@ export function compileInspector(
     const anchored = (r: FingerprintRule) => r.pattern.source.startsWith('^')
     const code = fp.filter((r) => r.contexts !== 'quoted')
     const quoted = fp.filter((r) => r.contexts !== 'code')
+    const text = here.filter((r): r is TextRule => r.kind === 'text')
     byPlace.set(place, {
       wire: here.filter((r): r is TextRule => r.kind === 'wire'),
-      text: here.filter((r): r is TextRule => r.kind === 'text'),
+      text,
+      textNeeds: Uint32Array.from(text, (r) => needsMask(r.needs)),
       codeAnchored: code.filter(anchored),
       codeAnywhere: code.filter((r) => !anchored(r)),
       quotedAnchored: quoted.filter(anchored),
@@ -97,8 +133,11 @@ export function compileInspector(
         if (m) hit(r, wire, m.index)
       }
       const text = normalizeValue(decoded)
-      for (const r of rules.text) {
-        if (skip(r)) continue
+      const present = textMask(text)
+      for (let i = 0; i < rules.text.length; i++) {
+        const r = rules.text[i]!
+        const needs = rules.textNeeds[i]!
+        if ((needs !== 0 && (needs & present) === 0) || skip(r)) continue
         const m = r.pattern.exec(text)
         if (m) hit(r, text, m.index)
       }

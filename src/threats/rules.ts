@@ -35,6 +35,11 @@ interface RuleBase {
 export interface TextRule extends RuleBase {
   readonly kind: 'text' | 'wire'
   readonly pattern: RegExp
+  /**
+   * Characters of which the text must hold at least one for the pattern to be able to match (a pre-filter that
+   * skips the regex). Absent: always run.
+   */
+  readonly needs?: string
 }
 
 export interface FingerprintRule extends RuleBase {
@@ -122,7 +127,7 @@ const SQLI: readonly FingerprintRule[] = [
   {
     id: 'sqli-102', family: 'sqli', paranoia: 2, score: 5, kind: 'fingerprint', contexts: 'any',
     description: 'stacked statement anywhere (…; select *, …; drop table)',
-    pattern: /;\(*(?:E[kvfx1(o]|W)/,
+    pattern: /;\(*(?:E(?:[kvfx1(]|ok)|W)/,
   },
   {
     id: 'sqli-103', family: 'sqli', paranoia: 2, score: 5, kind: 'fingerprint', contexts: 'quoted',
@@ -181,72 +186,72 @@ const EVENTS = [
 
 const XSS: readonly TextRule[] = [
   {
-    id: 'xss-001', family: 'xss', paranoia: 1, score: 5, kind: 'text',
+    id: 'xss-001', family: 'xss', paranoia: 1, score: 5, kind: 'text', needs: '<',
     description: 'script tag',
     pattern: /<\/?script\b/,
   },
   {
-    id: 'xss-002', family: 'xss', paranoia: 1, score: 5, kind: 'text',
+    id: 'xss-002', family: 'xss', paranoia: 1, score: 5, kind: 'text', needs: '=',
     description: 'event handler attribute (onerror=, onload=, …)',
     pattern: new RegExp(`(?:^|[\\s"'\`/;>+,])on(?:${EVENTS})\\s*=`),
   },
   {
-    id: 'xss-003', family: 'xss', paranoia: 1, score: 5, kind: 'text',
+    id: 'xss-003', family: 'xss', paranoia: 1, score: 5, kind: 'text', needs: ':',
     description: 'javascript:, vbscript: or livescript: URL',
     pattern: /(?:^|[^a-z0-9])(?:j\s?a\s?v\s?a|v\s?b|l\s?i\s?v\s?e)\s?s\s?c\s?r\s?i\s?p\s?t\s?:(?:\S|\s?[a-z_$][\w$.]{0,40}\s?[(`=])/,
   },
   {
-    id: 'xss-004', family: 'xss', paranoia: 1, score: 5, kind: 'text',
+    id: 'xss-004', family: 'xss', paranoia: 1, score: 5, kind: 'text', needs: '<',
     description: 'tag that runs or embeds active content (iframe, svg, object, embed, base, meta, style, …)',
     pattern: /<(?:iframe|frame|frameset|object|embed|applet|svg|math|base|meta|link|style|xml|import|isindex|template|portal|xss|animate|bgsound|layer|ilayer|marquee|keygen|body|form|details|video|audio|image|noscript|plaintext|xmp|listing|html|title|textarea|handler|listener|set)\b/,
   },
   {
-    id: 'xss-005', family: 'xss', paranoia: 1, score: 5, kind: 'text',
+    id: 'xss-005', family: 'xss', paranoia: 1, score: 5, kind: 'text', needs: '.(=',
     description: 'script sink (document.cookie, String.fromCharCode, eval(…), innerHTML=)',
     pattern: /\bdocument\s?\.\s?(?:cookie|domain|write(?:ln)?|location)\b|\bwindow\s?\.\s?(?:location|name|open)\b|\bstring\s?\.\s?fromcharcode\b|\b(?:eval|settimeout|setinterval|atob|execscript)\s?\(|\.innerhtml\s?=|\bconstructor\s?\(/,
   },
   {
-    id: 'xss-006', family: 'xss', paranoia: 1, score: 5, kind: 'text',
+    id: 'xss-006', family: 'xss', paranoia: 1, score: 5, kind: 'text', needs: '(`',
     description: 'alert/prompt/confirm probe call',
     pattern: /(?:^|[^a-z0-9_$.])(?:alert|prompt|confirm)\s?(?:\(\s?(?:[\d'"`/)]|document|window|this|self|top)|`)/,
   },
   {
-    id: 'xss-007', family: 'xss', paranoia: 1, score: 5, kind: 'text',
+    id: 'xss-007', family: 'xss', paranoia: 1, score: 5, kind: 'text', needs: ':',
     description: 'data: URL with active content',
     pattern: /\bdata\s?:\s?(?:text\/html|image\/svg\+xml|text\/xml|application\/(?:xhtml\+xml|x-javascript|javascript|ecmascript))/,
   },
   {
-    id: 'xss-008', family: 'xss', paranoia: 1, score: 5, kind: 'text',
+    id: 'xss-008', family: 'xss', paranoia: 1, score: 5, kind: 'text', needs: '<',
     description: 'markup breakout: attribute close then tag, or a raw-text element closed',
     pattern: /["'`]\s?\/?>\s?<[a-z!/]|<\/(?:title|textarea|style|script|noscript|xmp|iframe|template|noembed|noframes)\b|-->\s?<[a-z!/]/,
   },
   {
-    id: 'xss-009', family: 'xss', paranoia: 1, score: 5, kind: 'text',
+    id: 'xss-009', family: 'xss', paranoia: 1, score: 5, kind: 'text', needs: '=',
     description: 'attributes that load or run content (srcdoc=, formaction=, xlink:href=)',
     pattern: /\b(?:srcdoc|formaction|xlink:href|dynsrc|lowsrc)\s?=/,
   },
   {
-    id: 'xss-101', family: 'xss', paranoia: 2, score: 3, kind: 'text',
+    id: 'xss-101', family: 'xss', paranoia: 2, score: 3, kind: 'text', needs: '<',
     description: 'HTML tag with an attribute',
     pattern: /<[a-z][a-z0-9-]{0,20}[\s/][^<>=]{0,200}=/,
   },
   {
-    id: 'xss-102', family: 'xss', paranoia: 2, score: 3, kind: 'text',
+    id: 'xss-102', family: 'xss', paranoia: 2, score: 3, kind: 'text', needs: '<',
     description: 'common HTML tag (img, a, div, input, …)',
     pattern: /<(?:img|a|div|span|p|b|i|u|s|input|button|select|option|table|td|tr|font|center|h[1-6]|ul|li|br|hr|em|strong)\b/,
   },
   {
-    id: 'xss-103', family: 'xss', paranoia: 2, score: 5, kind: 'text',
+    id: 'xss-103', family: 'xss', paranoia: 2, score: 5, kind: 'text', needs: '(:@{-$',
     description: 'CSS expression, binding or template injection',
-    pattern: /expression\s?\(|-moz-binding|\bbehavior\s?:|@import\b|\{\{[^}]{0,100}(?:constructor|\$on|\$eval|alert|window|document)|\$\{\s?(?:alert|prompt|confirm|document|window)/,
+    pattern: /expression\s?\(|-moz-binding|\bbehavior\s?:|@import\b|\{\{[^{}]{0,100}(?:constructor|\$on|\$eval|alert|window|document)|\$\{\s?(?:alert|prompt|confirm|document|window)/,
   },
   {
-    id: 'xss-104', family: 'xss', paranoia: 2, score: 3, kind: 'text',
+    id: 'xss-104', family: 'xss', paranoia: 2, score: 3, kind: 'text', needs: '=',
     description: 'any on…= attribute',
     pattern: /(?:^|[\s"'`/;])on[a-z]{3,30}\s?=\s?["'`]?[a-z_$]/,
   },
   {
-    id: 'xss-201', family: 'xss', paranoia: 3, score: 2, kind: 'text',
+    id: 'xss-201', family: 'xss', paranoia: 3, score: 2, kind: 'text', needs: '<',
     description: 'anything that opens a tag, comment or processing instruction',
     pattern: /<[a-z!/?]/,
   },
@@ -257,27 +262,27 @@ const XSS: readonly TextRule[] = [
 // ---------------------------------------------------------------------------------------------------------------
 const TRAVERSAL: readonly TextRule[] = [
   {
-    id: 'trav-001', family: 'traversal', paranoia: 1, score: 5, kind: 'text',
+    id: 'trav-001', family: 'traversal', paranoia: 1, score: 5, kind: 'text', needs: '.',
     description: 'two or more ../ steps (also ..\\, ....//, ..;/)',
-    pattern: /\.\.+[/\\;]+\.\.+(?:[/\\;]|$)/,
+    pattern: /\.{2,64}[/\\;]{1,8}\.{2,64}(?:[/\\;]|$)/,
   },
   {
-    id: 'trav-002', family: 'traversal', paranoia: 1, score: 5, kind: 'text', scope: 'path',
+    id: 'trav-002', family: 'traversal', paranoia: 1, score: 5, kind: 'text', needs: '.', scope: 'path',
     description: 'dot-dot segment in the request path (browsers never send one)',
-    pattern: /(?:^|[/\\])\.\.+(?:[/\\;]|$)/,
+    pattern: /(?:^|[/\\])\.{2,64}(?:[/\\;]|$)/,
   },
   {
-    id: 'trav-003', family: 'traversal', paranoia: 1, score: 5, kind: 'text',
+    id: 'trav-003', family: 'traversal', paranoia: 1, score: 5, kind: 'text', needs: '/\\.',
     description: 'Unix system file (/etc/passwd, /proc/self/environ, ~/.ssh/…)',
-    pattern: /(?:^|[/\\=:\s'"])(?:etc[/\\]+(?:passwd|shadow|group|hosts|issue|motd|crontab|sudoers|fstab|hostname|mtab|profile|environment|resolv\.conf|ssh[/\\]|apache2?[/\\]|nginx[/\\]|httpd[/\\]|mysql[/\\]|php[\d.]{0,5}[/\\]|init\.d[/\\])|proc[/\\]+(?:self|\d{1,7}|version|cmdline|mounts|net)(?:[/\\]|$)|var[/\\]+(?:log|mail|spool|lib[/\\]+mysql)[/\\]|home[/\\]+[^/\\\s]{1,32}[/\\]+\.(?:ssh|bash_history)|usr[/\\]+local[/\\]+(?:apache|etc)[/\\]|\.ssh[/\\]+(?:id_[a-z0-9]{1,10}|authorized_keys|known_hosts)|\.(?:bash|mysql|psql|zsh)_history)/,
+    pattern: /(?:^|[/\\=:\s'"])(?:etc[/\\]{1,8}(?:passwd|shadow|group|hosts|issue|motd|crontab|sudoers|fstab|hostname|mtab|profile|environment|resolv\.conf|ssh[/\\]|apache2?[/\\]|nginx[/\\]|httpd[/\\]|mysql[/\\]|php[\d.]{0,5}[/\\]|init\.d[/\\])|proc[/\\]{1,8}(?:self|\d{1,7}|version|cmdline|mounts|net)(?:[/\\]|$)|var[/\\]{1,8}(?:log|mail|spool|lib[/\\]{1,8}mysql)[/\\]|home[/\\]{1,8}[^/\\\s]{1,32}[/\\]{1,8}\.(?:ssh|bash_history)|usr[/\\]{1,8}local[/\\]{1,8}(?:apache|etc)[/\\]|\.ssh[/\\]{1,8}(?:id_[a-z0-9]{1,10}|authorized_keys|known_hosts)|\.(?:bash|mysql|psql|zsh)_history)/,
   },
   {
-    id: 'trav-004', family: 'traversal', paranoia: 1, score: 5, kind: 'text',
+    id: 'trav-004', family: 'traversal', paranoia: 1, score: 5, kind: 'text', needs: '/\\:.',
     description: 'Windows system file (win.ini, boot.ini, system32, c:\\windows)',
-    pattern: /(?:^|[/\\=:\s'"])(?:(?:windows|winnt)[/\\]+(?:win\.ini|system\.ini|system32|repair|debug|panther)|boot\.ini|inetpub[/\\]+wwwroot|system32[/\\]+(?:config|drivers|inetsrv|cmd\.exe)|web\.config\b)|\b[a-z]:[/\\]+(?:windows|winnt|boot\.ini|inetpub|users[/\\]+[^/\\\s]{1,32}[/\\]+(?:appdata|ntuser|desktop))/,
+    pattern: /(?:^|[/\\=:\s'"])(?:(?:windows|winnt)[/\\]{1,8}(?:win\.ini|system\.ini|system32|repair|debug|panther)|boot\.ini|inetpub[/\\]{1,8}wwwroot|system32[/\\]{1,8}(?:config|drivers|inetsrv|cmd\.exe)|web\.config\b)|\b[a-z]:[/\\]{1,8}(?:windows|winnt|boot\.ini|inetpub|users[/\\]{1,8}[^/\\\s]{1,32}[/\\]{1,8}(?:appdata|ntuser|desktop))/,
   },
   {
-    id: 'trav-005', family: 'traversal', paranoia: 1, score: 5, kind: 'text',
+    id: 'trav-005', family: 'traversal', paranoia: 1, score: 5, kind: 'text', needs: ':',
     description: 'stream wrapper or local scheme (php://filter, file://, phar://, expect://, data://)',
     pattern: /(?:^|[^a-z0-9])(?:php|file|zip|phar|expect|glob|data|zlib|compress\.zlib|compress\.bzip2|ogg|rar|ssh2(?:\.[a-z]{1,10})?|jar|netdoc|gopher|dict|tftp|ldap):\/\//,
   },
@@ -287,14 +292,14 @@ const TRAVERSAL: readonly TextRule[] = [
     pattern: /%(?:25){0,3}c0%(?:25){0,3}(?:ae|af|2e|2f|5c|9v|qf)|%(?:25){0,3}c1%(?:25){0,3}(?:1c|9c|af|pc)|%(?:25){0,3}e0%(?:25){0,3}80%(?:25){0,3}(?:ae|af)/i,
   },
   {
-    id: 'trav-007', family: 'traversal', paranoia: 1, score: 5, kind: 'text',
+    id: 'trav-007', family: 'traversal', paranoia: 1, score: 5, kind: 'text', needs: '.',
     description: 'probe for a hidden or backup file (.git/, .env, .htpasswd, wp-config.php.bak)',
     pattern: /(?:^|[/\\=])\.(?:git|svn|hg|bzr|env|htaccess|htpasswd|ds_store|aws|ssh|bash_history|npmrc|docker|kube)(?:[/\\.]|$)|(?:^|[/\\=])(?:wp-config|config|settings|configuration|database|localsettings)\.(?:php|inc|yml|xml)(?:\.(?:bak|old|orig|save|swp|txt|dist)|~)/,
   },
   {
-    id: 'trav-101', family: 'traversal', paranoia: 2, score: 3, kind: 'text', scope: 'input',
+    id: 'trav-101', family: 'traversal', paranoia: 2, score: 3, kind: 'text', needs: '.', scope: 'input',
     description: 'one ../ step in a parameter',
-    pattern: /(?:^|[/\\=])\.\.+[/\\]/,
+    pattern: /(?:^|[/\\=])\.{2,64}[/\\]/,
   },
   {
     id: 'trav-102', family: 'traversal', paranoia: 2, score: 3, kind: 'wire',
@@ -302,12 +307,12 @@ const TRAVERSAL: readonly TextRule[] = [
     pattern: /%(?:25){0,3}00|\x00/,
   },
   {
-    id: 'trav-103', family: 'traversal', paranoia: 2, score: 3, kind: 'text', scope: 'input',
+    id: 'trav-103', family: 'traversal', paranoia: 2, score: 3, kind: 'text', needs: '/', scope: 'input',
     description: 'absolute path to a system directory in a parameter',
     pattern: /(?:^|[=\s'"])\/(?:etc|proc|var|usr|bin|sbin|dev|sys|boot|root|tmp|opt)\//,
   },
   {
-    id: 'trav-201', family: 'traversal', paranoia: 3, score: 2, kind: 'text', scope: 'input',
+    id: 'trav-201', family: 'traversal', paranoia: 3, score: 2, kind: 'text', needs: ':', scope: 'input',
     description: 'drive-letter path in a parameter',
     pattern: /(?:^|[\s='"])[a-z]:[/\\]/,
   },
@@ -327,29 +332,31 @@ const WEAK_COMMANDS =
   'touch|find|grep|awk|sed|sort|who|uptime|ruby|perl|python[23]?|php|node|lua|net|netsh|reg|sc|schtasks|host|dig|' +
   'arp|route|mount|df|du|history|export|eval|exec|source|xargs|tee|tar|gzip|dd|file|stat|su|sudo|cmd|del|ren|' +
   'attrib|icacls|hostname|base64|xxd|od|nmap|ipconfig|whoami|uname|curl|wget|nslookup'
-// A lone `&` between spaces is English ("racket & ID"); attackers write `&&`, `x&id` or another separator.
-const SEPARATOR = '(?:[;|\\n`]|&&|(?<!\\s)&|\\$\\()'
+const SEPARATOR = '(?:[;|&\\n`]|\\$\\()'
+// Before a command that is also a word, a lone `&` between spaces is English ("racket & ID"); attackers write
+// `&&`, `x&id` or another separator.
+const WORD_SEPARATOR = '(?:[;|\\n`]|&&|(?<!\\s)&|\\$\\()'
 const COMMAND_TAIL =
   '(?:$|\\s?[;|&`)<>\\n}]|\\s(?:-{1,2}[a-z0-9]|[/~.$\\\\\'"]|\\d|[a-z]:[/\\\\]|%[a-z]|[^\\s;|&<>]{1,40}\\s?>))'
 
 const COMMAND: readonly TextRule[] = [
   {
-    id: 'cmd-001', family: 'command', paranoia: 1, score: 5, kind: 'text',
+    id: 'cmd-001', family: 'command', paranoia: 1, score: 5, kind: 'text', needs: ';|&\n`$',
     description: 'shell separator followed by a command that is never an ordinary word (whoami, uname, wget, …)',
     pattern: new RegExp(`${SEPARATOR}\\s?\\{?(?:sudo\\s)?(?:${STRONG_COMMANDS})\\b`),
   },
   {
-    id: 'cmd-002', family: 'command', paranoia: 1, score: 5, kind: 'text',
+    id: 'cmd-002', family: 'command', paranoia: 1, score: 5, kind: 'text', needs: ';|&\n`$',
     description: 'shell separator followed by a command line (; id, | cat /etc/passwd, & ping -n 3 …)',
-    pattern: new RegExp(`${SEPARATOR}\\s?\\{?(?:sudo\\s)?(?:${WEAK_COMMANDS})(?:${COMMAND_TAIL}|,)`),
+    pattern: new RegExp(`${WORD_SEPARATOR}\\s?\\{?(?:sudo\\s)?(?:${WEAK_COMMANDS})(?:${COMMAND_TAIL}|,)`),
   },
   {
-    id: 'cmd-003', family: 'command', paranoia: 1, score: 5, kind: 'text',
+    id: 'cmd-003', family: 'command', paranoia: 1, score: 5, kind: 'text', needs: '$',
     description: 'shell expansion tricks (${IFS}, $IFS$9, ${PATH:0:1})',
     pattern: /\$\{?ifs\b|\$\{(?:path|home|pwd|shell|lf):[\d-]|\$'\\[x0-7]/,
   },
   {
-    id: 'cmd-004', family: 'command', paranoia: 1, score: 5, kind: 'text',
+    id: 'cmd-004', family: 'command', paranoia: 1, score: 5, kind: 'text', needs: '/-',
     description: 'shell or interpreter invoked by path or flag (/bin/sh, cmd /c, powershell -e, /dev/tcp/)',
     pattern: /(?:^|[\s;|&`'"(=<>$])\/(?:usr\/)?(?:local\/)?s?bin\/(?:ba|z|k|c|tc|da|fi)?sh\b|\/bin\/(?:cat|ls|id|nc|busybox|echo|ping|uname|whoami)\b|\bcmd(?:\.exe)?\s?\/[ck]\b|\bpowershell(?:\.exe)?\s-|\/dev\/(?:tcp|udp)\//,
   },
@@ -359,22 +366,22 @@ const COMMAND: readonly TextRule[] = [
     pattern: /\bnc(?:at)?(?:\.exe)?\s(?:-[a-z]{0,5}[ec]\b|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\s\d{2,5})|\bbash\s-[ci]\b|\bsh\s-c\b|>\s?&\s?\/dev\/|\bmkfifo\s|\brm\s-[rf]{1,2}\s\//,
   },
   {
-    id: 'cmd-006', family: 'command', paranoia: 1, score: 5, kind: 'text',
+    id: 'cmd-006', family: 'command', paranoia: 1, score: 5, kind: 'text', needs: '<($',
     description: 'code execution through an interpreter (<?php, system(…), Shellshock, ${jndi:…})',
     pattern: /<\?php|\b(?:system|shell_exec|passthru|popen|proc_open|pcntl_exec|exec)\s?\(\s?['"$`]|\(\)\s?\{\s?(?::|[a-z_]{1,20})\s?;\s?\}\s?;|\$\{\s?(?:jndi|\$\{|(?:lower|upper|env|sys|::-)[^}]{0,30}\})/,
   },
   {
-    id: 'cmd-101', family: 'command', paranoia: 2, score: 3, kind: 'text',
+    id: 'cmd-101', family: 'command', paranoia: 2, score: 3, kind: 'text', needs: ';|&\n`$',
     description: 'shell separator followed by any command word',
-    pattern: new RegExp(`${SEPARATOR}\\s?(?:${WEAK_COMMANDS})\\b`),
+    pattern: new RegExp(`${WORD_SEPARATOR}\\s?(?:${WEAK_COMMANDS})\\b`),
   },
   {
-    id: 'cmd-102', family: 'command', paranoia: 2, score: 3, kind: 'text',
+    id: 'cmd-102', family: 'command', paranoia: 2, score: 3, kind: 'text', needs: '$`',
     description: 'command substitution ($(…) or backticks)',
     pattern: /\$\(\s?[a-z]|`[a-z][^`\n]{0,80}`/,
   },
   {
-    id: 'cmd-201', family: 'command', paranoia: 3, score: 2, kind: 'text',
+    id: 'cmd-201', family: 'command', paranoia: 3, score: 2, kind: 'text', needs: ';|`',
     description: 'shell metacharacter followed by a word',
     pattern: /[;|`]\s?[a-z]/,
   },

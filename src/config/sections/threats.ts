@@ -10,6 +10,7 @@ import { Duration, Enum, FailMode, Size, Strict } from '../types.js'
 import { THREAT_FAMILIES, type Paranoia } from '../../threats/types.js'
 import { checkExclusions } from '../../threats/exclusions.js'
 import type { SiteRef } from '../../access/site-ref.js'
+import { MAX_DISTINCT_USERNAMES } from '../../abuse/monitor.js'
 import type { CrossProblem } from '../cross-check.js'
 
 const Family = () => Enum(THREAT_FAMILIES)
@@ -113,6 +114,9 @@ export function checkAbuseSection(abuse: AbuseConfig, root = 'abuse'): CrossProb
     const s = abuse[key]
     if (s.per <= 0) {
       out.push({ at: [root, key, 'per'], path: `${root}.${key}.per`, message: 'must be longer than 0', code: 'RAMPART_ERR_CONFIG_SCHEMA', severity: 'error' })
+    }
+    if (key === 'distinctUsernames' && s.count > MAX_DISTINCT_USERNAMES) {
+      out.push({ at: [root, key, 'count'], path: `${root}.${key}.count`, message: `must be at most ${MAX_DISTINCT_USERNAMES} (usernames remembered per address)`, code: 'RAMPART_ERR_CONFIG_SCHEMA', severity: 'error' })
     }
     if (s.banFor !== undefined && s.banFor <= 0) {
       out.push({ at: [root, key, 'banFor'], path: `${root}.${key}.banFor`, message: 'must be longer than 0 (remove it to alert without banning)', code: 'RAMPART_ERR_CONFIG_SCHEMA', severity: 'error' })

@@ -82,8 +82,14 @@ const DANGER = new Set(`sleep benchmark pg_sleep load_file extractvalue updatexm
   polygon linestring multilinestring multipolygon gtid_subset gtid_subtract randomblob sys_eval sys_exec xp_cmdshell
   xp_dirtree xp_fileexist xp_regread pg_read_file pg_ls_dir lo_import lo_export dbms_pipe.receive_message
   dbms_lock.sleep utl_inaddr.get_host_address utl_inaddr.get_host_name utl_http.request dbms_xmlgen.getxml
-  ctxsys.drithsx.sn version database user current_user system_user session_user db_name user_name host_name
-  sqlite_version @@version exp_xml json_keys`.split(/\s+/).filter(Boolean))
+  ctxsys.drithsx.sn sqlite_version json_keys`.split(/\s+/).filter(Boolean))
+
+/**
+ * Metadata functions that are also ordinary words ("Version (2.1)", "User (admin)"): dangerous only when the
+ * parenthesis follows at once, as it must for MySQL built-ins.
+ */
+const DANGER_ADJACENT = new Set(`version database user current_user system_user session_user db_name user_name host_name
+  schema`.split(/\s+/).filter(Boolean))
 
 const UNARY_PRECEDES = new Uint8Array(128)
 for (const c of [0, C_O, C_EQ, C_AND, C_OPEN, C_COMMA, C_K, C_E, C_B, C_U, C_SEMI, C_W]) UNARY_PRECEDES[c] = 1
@@ -129,7 +135,9 @@ export function fingerprint(text: string, quote: QuoteContext, sink: ChunkSink):
 
   const flush = (final: boolean): void => {
     if (final) buf[len++] = C_END
-    sink(decoder.decode(buf.subarray(0, len)), first)
+    // Short fingerprints (the usual case) are cheaper to build directly than through the decoder.
+    const chunk = len <= 256 ? String.fromCharCode.apply(null, buf.subarray(0, len) as unknown as number[]) : decoder.decode(buf.subarray(0, len))
+    sink(chunk, first)
     first = false
     if (!final) {
       buf.copyWithin(0, len - CHUNK_OVERLAP, len)
@@ -203,6 +211,7 @@ export function fingerprint(text: string, quote: QuoteContext, sink: ChunkSink):
       const call = text.charCodeAt(j) === 40
       if (call) {
         if (DANGER.has(word) || DANGER.has(lastSegment(word))) { emit(C_X); continue }
+        if (j === i && DANGER_ADJACENT.has(word)) { emit(C_X); continue }
         if (FUNCTIONS.has(word)) { emit(C_F); continue }
       }
       const cls = WORDS.get(word)
