@@ -20,8 +20,8 @@ COPY --from=build /build/dist/src ./dist/src
 USER node
 VOLUME ["/etc/rampart"]
 EXPOSE 8443 8080
-# Liveness: the HTTPS listener accepts TCP connections.
+# Liveness: the admin listener's /healthz (127.0.0.1:9901 inside the container, open without the token).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "require('node:net').connect(8443,'127.0.0.1').on('connect',function(){this.end();process.exit(0)}).on('error',()=>process.exit(1))"]
+  CMD ["node", "-e", "require('node:http').get('http://127.0.0.1:9901/healthz',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"]
 ENTRYPOINT ["node", "dist/src/bin.js"]
 CMD ["start", "--config", "/etc/rampart/rampart.yaml"]

@@ -30,7 +30,7 @@ t.test('the image runs the compiled entry point, as a non-root user, from a prod
   t.match(dockerfile, /^USER node$/m)
   t.match(dockerfile, /^FROM node:24-slim/m)
   t.match(dockerfile, /^EXPOSE 8443 8080$/m)
-  t.match(dockerfile, /^HEALTHCHECK /m)
+  t.match(dockerfile, /^HEALTHCHECK [^\n]*\n\s*CMD .*127\.0\.0\.1:9901\/healthz/m, 'the health check probes the admin /healthz')
   const pkg = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { bin: Record<string, string> }
   t.equal(pkg.bin['rampart'], 'dist/src/bin.js', 'the npm bin and the image run the same file')
 })

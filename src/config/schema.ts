@@ -46,9 +46,21 @@ export const HttpListener = Strict({
   acme: AcmeChallenge,
 }, { default: {} })
 
+export const AdminListener = Strict({
+  enabled: Type.Boolean({ default: true, description: 'Run the admin listener (health, readiness, metrics, lockouts).' }),
+  host: Type.String({ default: '127.0.0.1', description: 'Address the admin listener binds. Keep it private.' }),
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 9901, description: 'Admin port (0: any free port).' }),
+  token: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token for everything but the open probes; set it from the environment, e.g. ${RAMPART_ADMIN_TOKEN}. Without it only the open probes answer.' })),
+  openProbes: Type.Array(Enum(['healthz', 'readyz', 'metrics'] as const), {
+    default: ['healthz', 'readyz'],
+    description: 'Endpoints answered without the token (for load balancers and Kubernetes probes).',
+  }),
+}, { default: {} })
+
 export const Listen = Strict({
   https: HttpsListener,
   http: HttpListener,
+  admin: AdminListener,
 }, { default: {} })
 
 export const CertificateEntry = Strict({

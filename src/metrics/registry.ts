@@ -22,7 +22,7 @@ const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx']
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new client.Registry()
-  if (options.defaultMetrics !== false) client.collectDefaultMetrics({ register: registry, prefix: 'rampart_process_' })
+  if (options.defaultMetrics !== false) client.collectDefaultMetrics({ register: registry, prefix: 'rampart_' })
 
   const requests = new client.Counter({
     name: 'rampart_requests_total', help: 'Requests answered, by site, status class and protocol.',

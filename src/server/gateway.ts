@@ -244,15 +244,28 @@ export function buildGateway(options: GatewayOptions): Gateway {
       sendError(reply, request, 'RAMPART_ERR_UPSTREAM_UNAVAILABLE')
       return reply
     }
-    st.target = picked
-    picked.inFlight++
+    const send = (target: TargetState<UpstreamTarget>, attempt: number): void => {
+      st.target = target
+      target.inFlight++
+      sendUpstream(target.target, { method: raw.method ?? 'GET', path: raw.url ?? '/', headers, body }, (err, res) => {
+        target.inFlight--
+        if (err) {
+          // Refused or never connected: the request did not reach that target, so another one may take it (once),
+          // provided the body can be sent again (none, or one a protection already holds in memory).
+          const retryable = (err.kind === 'refused' || err.kind === 'connect-timeout') && (body === null || Buffer.isBuffer(body))
+          if (retryable && attempt === 0 && site.balancer.states.length > 1) {
+            noteFailure(request, err)
+            const other = site.balancer.pick(Date.now())
+            if (other && other !== target && !reply.sent) return send(other, 1)
+          }
+          return onUpstreamError(request, reply, err)
+        }
+        site.balancer.success(target)
+        onUpstreamResponse(request, reply, res!)
+      })
+    }
     st.upstreamStart = performance.now()
-    sendUpstream(picked.target, { method: raw.method ?? 'GET', path: raw.url ?? '/', headers, body }, (err, res) => {
-      picked.inFlight--
-      if (err) return onUpstreamError(request, reply, err)
-      site.balancer.success(picked)
-      onUpstreamResponse(request, reply, res!)
-    })
+    send(picked, 0)
     return reply
   }
 
@@ -291,20 +304,24 @@ export function buildGateway(options: GatewayOptions): Gateway {
     reply.send(res.body)
   }
 
+  /** Counts an upstream failure: metrics, and passive health for failures that say "this target is not there". */
+  function noteFailure(request: FastifyRequest, err: ClassifiedError): void {
+    const st = request.rampart
+    if (err.code === 'RAMPART_ERR_HTTP_BAD_REQUEST') return
+    metrics?.upstreamError(st.site.name, err.kind)
+    if (st.target && (err.kind === 'refused' || err.kind === 'reset' || err.kind === 'connect-timeout' || err.kind === 'unreachable')) {
+      if (st.site.balancer.failure(st.target, Date.now())) {
+        logger.warn({ code: 'RAMPART_ERR_UPSTREAM_UNREACHABLE', site: st.site.name, target: st.target.label, ejectForMs: st.site.config.passive.ejectFor },
+          'upstream target ejected after consecutive failures')
+        metrics?.setUpstreamHealthy(st.site.name, st.target.label, false)
+      }
+    }
+  }
+
   function onUpstreamError(request: FastifyRequest, reply: FastifyReply, err: ClassifiedError): void {
     const st = request.rampart
     st.errorKind = err.kind
-    if (err.code !== 'RAMPART_ERR_HTTP_BAD_REQUEST') {
-      metrics?.upstreamError(st.site.name, err.kind)
-      // Passive health: only failures that say "this target is not there" count against it.
-      if (st.target && (err.kind === 'refused' || err.kind === 'reset' || err.kind === 'connect-timeout' || err.kind === 'unreachable')) {
-        if (st.site.balancer.failure(st.target, Date.now())) {
-          logger.warn({ code: 'RAMPART_ERR_UPSTREAM_UNREACHABLE', site: st.site.name, target: st.target.label, ejectForMs: st.site.config.passive.ejectFor },
-            'upstream target ejected after consecutive failures')
-          metrics?.setUpstreamHealthy(st.site.name, st.target.label, false)
-        }
-      }
-    }
+    noteFailure(request, err)
     const status = (ERRORS[err.code] as { status?: number }).status ?? 502
     const level = status >= 500 ? 'warn' : 'info'
     logger[level]({

@@ -10,6 +10,9 @@ import { compileHardening } from '../protections/hardening.js'
 import { compileCspReports } from '../protections/csp-reports.js'
 import { compileRateLimitProtection } from '../protections/rate-limits.js'
 import { compileLockoutProtection } from '../protections/lockout.js'
+import { compileAccessProtection } from '../protections/access.js'
+import { compileBanProtection } from '../protections/bans.js'
+import { compileThreatProtection } from '../protections/threats.js'
 import type { HeaderPolicy } from '../headers/policy.js'
 import type { Store } from '../store/types.js'
 import type { Metrics } from '../metrics/registry.js'
@@ -32,10 +35,12 @@ export function buildProtections(config: RampartConfig, ctx: ProtectionContext):
   const hardening = compileHardening(config, ctx.logger)
   const csp = compileCspReports(config, ctx.logger)
   const list: Protection[] = [
-    // access rules and bans: (threat/access wiring goes here)
+    // access rules, then bans (a banned address is refused before anything else looks at it)
+    ...[compileAccessProtection(config, ctx), compileBanProtection(config, ctx)].filter((p) => p !== undefined),
     // rate limits and login lockout (store-backed; absent sections compile to nothing), before hardening so that
     // the cookie rewriter sees the device cookie
     ...[compileRateLimitProtection(config, ctx), compileLockoutProtection(config, ctx)].filter((p) => p !== undefined),
+    ...[compileThreatProtection(config, ctx)].filter((p) => p !== undefined),
     ...(csp ? [csp.protection] : []),
     hardening.protection,
   ]

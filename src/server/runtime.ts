@@ -28,6 +28,8 @@ import { handleUpgrade } from '../proxy/websocket.js'
 import { RampartError, ERRORS } from '../errors.js'
 import { createStore } from '../store/create.js'
 import { createMetrics, tlsFailureReason, type Metrics } from '../metrics/registry.js'
+import { startHealthChecks, type HealthChecker } from '../upstream/health-checker.js'
+import { startAdminServer, type AdminServer } from '../admin/server.js'
 import type { Store, StoreEvent } from '../store/types.js'
 import type { StoreConfig } from '../config/sections/store.js'
 
@@ -46,6 +48,7 @@ export interface RuntimeOptions {
 export interface Runtime {
   readonly httpsPort: number
   readonly httpPort: number | undefined
+  readonly adminPort: number | undefined
   readonly gateway: Gateway
   readonly state: GatewayState
   readonly loaded: () => LoadedConfig
@@ -54,6 +57,8 @@ export interface Runtime {
   readonly metrics: Metrics
   /** Re-reads config and certificates. Resolves to the problems found; on problems the old config stays. */
   reload(): Promise<{ ok: boolean; problems: readonly ConfigProblem[] }>
+  /** Runs one round of active health checks now (they also run on their own interval). */
+  checkHealth(): Promise<void>
   /** Re-reads certificates only (what a file change triggers). */
   reloadCertificates(): Promise<{ ok: boolean; problems: readonly string[] }>
   close(): Promise<void>
@@ -156,6 +161,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     httpPort = (redirect.address() as { port: number }).port
   }
 
+  let health: HealthChecker = startHealthChecks(state.plan, logger, metrics)
+  void health.checkNow()
+
   const swapCertificates = (set: CertificateSet): void => {
     holder.current = set
     applyDefaultContext(server, loaded.config, holder)
@@ -217,12 +225,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const plan = withProtections(compiled, nextBuilt)
     const oldBuilt = built
     built = nextBuilt
+    health.stop()
     logProtections(nextBuilt)
     for (const p of oldBuilt.set.all) if (p.close && !nextBuilt.set.all.includes(p)) void p.close().catch(() => {})
     const certSet = buildCertificateSet(next.loaded.certificates, next.loaded.config.tls, ticketKeys)
     const listenBefore = JSON.stringify(loaded.config.listen)
     loaded = next.loaded
     state.plan = plan
+    health = startHealthChecks(plan, logger, metrics)
+    void health.checkNow()
     swapCertificates(certSet)
     metrics!.setCertificateExpiry(next.loaded.certificates)
     rewatch()
@@ -279,6 +290,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       const grace = loaded.config.shutdown.grace
       clearInterval(expiryTimer)
       clearTimeout(debounce)
+      health.stop()
+      await admin?.close()
       for (const w of watchers) w.close()
       logger.info({ graceMs: grace }, 'shutting down: no new connections, waiting for in-flight requests')
       const redirectClosed = redirect ? new Promise<void>((r) => redirect!.close(() => r())) : Promise.resolve()
@@ -325,11 +338,22 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     http2: config.listen.https.http2, sites: state.plan.sites.map((s) => ({ name: s.name, hosts: s.hosts, upstreams: s.targets.map((t) => t.origin) })),
   }, 'rampart listening')
 
-  return {
+  let admin: AdminServer | undefined
+  const runtime: Runtime = {
     httpsPort, httpPort, gateway, state,
+    get adminPort() { return admin?.port },
     loaded: () => loaded,
     store: () => store,
     metrics: metrics!,
     reload, reloadCertificates, close,
+    checkHealth: () => health.checkNow(),
   }
+  try {
+    admin = await startAdminServer(runtime, logger)
+  } catch (e) {
+    await close()
+    const a = config.listen.admin
+    throw new RampartError('RAMPART_ERR_LIFECYCLE_LISTEN', `admin ${a.host}:${a.port}: ${(e as Error).message}`)
+  }
+  return runtime
 }

@@ -3,6 +3,7 @@
  * with certificates made for the test. Logs are captured as parsed JSON lines so tests can assert on them.
  */
 import { writeFileSync } from 'node:fs'
+import YAML from 'yaml'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import https from 'node:https'
@@ -42,7 +43,10 @@ export async function startGateway(t: { teardown(fn: () => unknown): void }, yam
     else await makeCert(dir, name, (spec as unknown as { hosts: string[] }).hosts, { keyType: (spec as unknown as { keyType: 'ec' | 'rsa' }).keyType })
   }
   const configPath = join(dir, 'rampart.yaml')
-  writeFileSync(configPath, yaml)
+  // Parallel test files must not fight over the admin listener's default port: pick a free one unless set.
+  const doc = YAML.parseDocument(yaml)
+  if (!doc.hasIn(['listen', 'admin', 'port'])) doc.setIn(['listen', 'admin', 'port'], 0)
+  writeFileSync(configPath, doc.toString())
   const logs: Array<Record<string, unknown>> = []
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {

@@ -239,7 +239,7 @@ t.test('a streamed 100 MB upload passes through while the gateway process stays 
   const dir = tempDir(t)
   await makeCert(dir, 'site', ['a.test'])
   const port = await deadPort()
-  writeFileSync(join(dir, 'r.yaml'), `listen:\n  https: { host: 127.0.0.1, port: ${port} }\n  http: { enabled: false }\n` +
+  writeFileSync(join(dir, 'r.yaml'), `listen:\n  https: { host: 127.0.0.1, port: ${port} }\n  http: { enabled: false }\n  admin: { enabled: false }\n` +
     `tls:\n  certificates:\n    - { hosts: [a.test], cert: site.pem, key: site-key.pem }\n` +
     `sites:\n  - hosts: [a.test]\n    upstream: ${sink.url}\nproxy: { maxBodySize: 200mb }\nlog: { level: warn }\n`)
   // A small young generation makes V8 collect dead chunks early, so RSS shows what is live rather than garbage.
