@@ -16,10 +16,9 @@ import { parseArgs } from 'node:util'
 import { relative, resolve } from 'node:path'
 import { loadConfigFile } from './config/load.js'
 import { formatProblem } from './config/validate.js'
-import { createLogger } from './log/logger.js'
-import { startRuntime, ConfigError } from './server/runtime.js'
-import { ensureDevCerts } from './tls/devcerts.js'
 import { isRampartError } from './errors.js'
+// The server, logger and certificate generator are imported by the commands that need them, so `check` and
+// `help` start fast.
 import { createStore, redisConnectionOf } from './store/create.js'
 import { RedisStore } from './store/redis.js'
 import { createAuditHub } from './lockout/audit.js'
@@ -112,6 +111,7 @@ async function devCerts(configPath: string, force: boolean): Promise<number> {
     return 1
   }
   const { config, baseDir } = result.loaded
+  const { ensureDevCerts } = await import('./tls/devcerts.js')
   const written = await ensureDevCerts(config.tls.certificates.map((c) => ({
     hosts: c.hosts,
     certPath: resolve(baseDir, c.cert),
@@ -125,6 +125,8 @@ async function devCerts(configPath: string, force: boolean): Promise<number> {
 async function start(configPath: string): Promise<number> {
   const pre = await loadConfigFile(configPath, { skipCertificates: true })
   const level = pre.ok ? pre.loaded.config.log.level : 'info'
+  const { createLogger } = await import('./log/logger.js')
+  const { startRuntime, ConfigError } = await import('./server/runtime.js')
   const logger = createLogger({ level })
   try {
     await startRuntime({ configPath, logger, handleSignals: true })
@@ -150,6 +152,7 @@ async function demo(configPath: string, demoPort: number): Promise<number> {
     return 1
   }
   const { config, baseDir } = pre.loaded
+  const { ensureDevCerts } = await import('./tls/devcerts.js')
   const written = await ensureDevCerts(config.tls.certificates.map((c) => ({
     hosts: c.hosts, certPath: resolve(baseDir, c.cert), keyPath: resolve(baseDir, c.key),
   })))
@@ -203,6 +206,7 @@ async function unlockCommand(argv: readonly string[]): Promise<number> {
     // The store never waits for Redis by itself (requests must not); an operator command may.
     if (store instanceof RedisStore) await store.waitReady(storeConfig.connectTimeout)
     // The audit line goes to stderr as JSON; stdout stays for the operator.
+    const { createLogger } = await import('./log/logger.js')
     const logger = createLogger({ level: 'info', destination: process.stderr })
     const audit = createAuditHub()
     audit.on((e) => {

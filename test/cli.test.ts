@@ -13,7 +13,7 @@ import { startUpstream } from './helpers/upstream.js'
 import { deadPort } from './helpers/upstream.js'
 
 const bin = join(projectRoot, 'dist', 'src', 'bin.js')
-const run = (args: string[], cwd: string) => spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 30_000 })
+const run = (args: string[], cwd: string) => spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 90_000 })
 
 t.test('check: exit 0 for a valid config, 1 with every problem for an invalid one, 2 for bad usage', async (t) => {
   const dir = tempDir(t)

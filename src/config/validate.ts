@@ -80,6 +80,7 @@ function rootValidate(): ValidateFunction {
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+const MEANINGFUL = new Set(['rampartFormat', 'enum', 'minimum', 'maximum', 'minLength', 'maxLength', 'minItems', 'maxItems'])
 const ENV_MISSING = '\u0000rampart:env-missing'
 const TYPE_WORDS: Record<string, string> = {
   integer: 'an integer', number: 'a number', string: 'a string', boolean: 'true or false',
@@ -311,7 +312,8 @@ function simplifyErrors(errors: ErrorObject[]): ErrorObject[] {
     branch.forEach((e) => consumed.add(e))
     const deeper = branch.filter((e) => e.instancePath.length > a.instancePath.length)
     // A branch whose type fitted the data but whose content did not (a string that is not a URL) says the most.
-    const contentOnly = branch.filter((e) => e.instancePath === a.instancePath && e.keyword !== 'type' && e.keyword !== 'anyOf')
+    // (Only keywords whose messages read well; a raw `pattern` is no help to an operator.)
+    const contentOnly = branch.filter((e) => e.instancePath === a.instancePath && MEANINGFUL.has(e.keyword))
     if (deeper.length > 0) {
       out.push(...deeper)
     } else if (contentOnly.length > 0) {
