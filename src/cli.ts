@@ -19,10 +19,6 @@ import { formatProblem } from './config/validate.js'
 import { isRampartError } from './errors.js'
 // The server, logger and certificate generator are imported by the commands that need them, so `check` and
 // `help` start fast.
-import { createStore, redisConnectionOf } from './store/create.js'
-import { RedisStore } from './store/redis.js'
-import { createAuditHub } from './lockout/audit.js'
-import { parseUnlockArgs, runUnlock } from './cli/unlock.js'
 
 const USAGE = `usage:
   rampart start [--config FILE]
@@ -127,8 +123,21 @@ async function start(configPath: string): Promise<number> {
   const level = pre.ok ? pre.loaded.config.log.level : 'info'
   const { createLogger } = await import('./log/logger.js')
   const { startRuntime, ConfigError } = await import('./server/runtime.js')
+  const cluster = (await import('node:cluster')).default
   const logger = createLogger({ level })
   try {
+    if (cluster.isWorker) {
+      const { runWorker } = await import('./cluster/worker.js')
+      guardProcess(logger, 'worker')
+      await runWorker(configPath, logger)
+      return -1
+    }
+    const { workerCount, runPrimary } = await import('./cluster/primary.js')
+    if (pre.ok && workerCount(pre.loaded.config) > 1) {
+      await runPrimary(configPath, logger, { handleSignals: true })
+      return -1
+    }
+    guardProcess(logger, 'single')
     await startRuntime({ configPath, logger, handleSignals: true })
     return -1 // keep running
   } catch (e) {
@@ -143,6 +152,24 @@ async function start(configPath: string): Promise<number> {
     logger.flush()
     return 1
   }
+}
+
+/**
+ * An error that escapes every handler leaves the process in an unknown state: log it and exit non-zero. In a
+ * cluster the primary starts a replacement worker at once; a single process relies on its supervisor (Docker's
+ * restart policy, systemd). Request errors never get here: the gateway answers them with a 500 page.
+ */
+function guardProcess(logger: { fatal: (o: object, m: string) => void; flush: () => void }, mode: string): void {
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ code: 'RAMPART_ERR_LIFECYCLE_UNCAUGHT', mode, err }, 'uncaught exception; exiting')
+    logger.flush()
+    process.exit(1)
+  })
+  process.on('unhandledRejection', (err) => {
+    logger.fatal({ code: 'RAMPART_ERR_LIFECYCLE_UNCAUGHT', mode, err }, 'unhandled promise rejection; exiting')
+    logger.flush()
+    process.exit(1)
+  })
 }
 
 async function demo(configPath: string, demoPort: number): Promise<number> {
@@ -173,6 +200,11 @@ async function demo(configPath: string, demoPort: number): Promise<number> {
 }
 
 async function unlockCommand(argv: readonly string[]): Promise<number> {
+  // Loaded here, like the server for `start`: ioredis is not worth loading for the other commands.
+  const { parseUnlockArgs, runUnlock } = await import('./cli/unlock.js')
+  const { createStore, redisConnectionOf } = await import('./store/create.js')
+  const { RedisStore } = await import('./store/redis.js')
+  const { createAuditHub } = await import('./lockout/audit.js')
   let config: string | undefined
   const own: string[] = []
   for (let i = 0; i < argv.length; i++) {

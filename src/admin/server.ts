@@ -15,7 +15,29 @@ import http from 'node:http'
 import { timingSafeEqual, createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Runtime } from '../server/runtime.js'
+import type { RampartConfig } from '../config/schema.js'
+import type { Store } from '../store/types.js'
 import { listLocks, unlock } from '../lockout/admin.js'
+
+/**
+ * What the admin endpoints read. A single process serves it from its runtime; in a cluster the primary serves it
+ * by asking every worker (readiness, metrics) and keeps its own store connection for lockout administration.
+ */
+export interface AdminSource {
+  config(): RampartConfig
+  readiness(): Promise<{ ready: boolean; checks: Record<string, ReadinessCheck> }>
+  metrics(): Promise<{ text: string; contentType: string }>
+  store(): Store
+}
+
+export function runtimeAdminSource(runtime: Runtime): AdminSource {
+  return {
+    config: () => runtime.loaded().config,
+    readiness: async () => readiness(runtime),
+    metrics: async () => ({ text: await runtime.metrics.registry.metrics(), contentType: runtime.metrics.registry.contentType }),
+    store: () => runtime.store(),
+  }
+}
 
 export interface AdminServer {
   readonly port: number
@@ -52,8 +74,8 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest()
 }
 
-export async function startAdminServer(runtime: Runtime, logger: Logger): Promise<AdminServer | undefined> {
-  const cfg = runtime.loaded().config.listen.admin
+export async function startAdminServer(source: AdminSource, logger: Logger): Promise<AdminServer | undefined> {
+  const cfg = source.config().listen.admin
   if (!cfg.enabled) return undefined
   const server = http.createServer({ maxHeaderSize: 8192, headersTimeout: 5000, requestTimeout: 10_000 }, (req, res) => {
     void handle(req, res).catch((err: unknown) => {
@@ -67,7 +89,7 @@ export async function startAdminServer(runtime: Runtime, logger: Logger): Promis
     res.end(text)
   }
   const authorized = (req: http.IncomingMessage, probe: string | undefined): boolean | 'no-token' => {
-    const current = runtime.loaded().config.listen.admin
+    const current = source.config().listen.admin
     if (probe && (current.openProbes as readonly string[]).includes(probe)) return true
     if (!current.token) return 'no-token'
     const header = req.headers.authorization ?? ''
@@ -98,18 +120,18 @@ export async function startAdminServer(runtime: Runtime, logger: Logger): Promis
     }
     if (req.method === 'GET' && path === '/healthz') return send(res, 200, { status: 'ok' })
     if (req.method === 'GET' && path === '/readyz') {
-      const r = readiness(runtime)
+      const r = await source.readiness()
       return send(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', failed: Object.keys(r.checks).filter((k) => !r.checks[k]!.ok), checks: r.checks })
     }
     if (req.method === 'GET' && path === '/metrics') {
-      const reg = runtime.metrics.registry
-      return send(res, 200, await reg.metrics(), reg.contentType)
+      const m = await source.metrics()
+      return send(res, 200, m.text, m.contentType)
     }
-    const lockout = runtime.loaded().config.lockout
-    const keySecret = runtime.loaded().config.store.keySecret
+    const lockout = source.config().lockout
+    const keySecret = source.config().store.keySecret
     if (req.method === 'GET' && path === '/lockouts') {
       const target = { account: url.searchParams.get('account') ?? undefined, ip: url.searchParams.get('ip') ?? undefined, scope: url.searchParams.get('site') ?? undefined }
-      const entries = await listLocks(runtime.store(), target, { keySecret, now: Date.now() })
+      const entries = await listLocks(source.store(), target, { keySecret, now: Date.now() })
       return send(res, 200, { lockoutConfigured: lockout !== undefined, entries })
     }
     if (req.method === 'POST' && path === '/lockouts/unlock') {
@@ -122,7 +144,7 @@ export async function startAdminServer(runtime: Runtime, logger: Logger): Promis
       const account = typeof body.account === 'string' ? body.account : undefined
       const ip = typeof body.ip === 'string' ? body.ip : undefined
       if (!account && !ip) return send(res, 400, { error: 'give "account" or "ip"' })
-      const lifted = await unlock(runtime.store(), { account, ip, scope: typeof body.site === 'string' ? body.site : undefined },
+      const lifted = await unlock(source.store(), { account, ip, scope: typeof body.site === 'string' ? body.site : undefined },
         { keySecret, now: Date.now(), by: 'admin-api' })
       logger.info({ type: 'audit', event: 'login.unlock', by: 'admin-api', ip, accountGiven: account !== undefined, lifted: lifted.length }, 'lock lifted through the admin API')
       return send(res, 200, { lifted })

@@ -99,6 +99,10 @@ export function crossCheck(config: RampartConfig): CrossProblem[] {
     const sharedStore = config.store.redis !== undefined && config.store.redis !== ''
     for (const p of checkLockout(config.lockout, { siteNames, sharedStore })) out.push({ ...p, at: [...p.at] })
   }
+  if (config.workers !== 1 && !(config.store.redis !== undefined && config.store.redis !== '') &&
+      (config.rateLimits.length > 0 || config.lockout !== undefined)) {
+    warn(['workers'], 'workers', 'several workers with the memory store: each worker counts rate limits and lockouts on its own; set store.redis to share them')
+  }
   for (const p of checkThreatsSection(config.threats, siteRefs)) out.push({ ...p, at: [...p.at] })
   for (const p of checkAbuseSection(config.abuse)) out.push({ ...p, at: [...p.at] })
   for (const p of checkAccessSection(config.access, siteRefs)) out.push({ ...p, at: [...p.at] })

@@ -152,6 +152,10 @@ export const Shutdown = Strict({
 
 export const RampartConfigSchema = Strict({
   listen: Listen,
+  workers: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })], {
+    default: 1,
+    description: 'Worker processes (node:cluster). `auto`: one per CPU. With more than one, use a Redis store so limits and lockouts are shared.',
+  }),
   trustedProxies: Type.Array(Cidr(), {
     default: [],
     description: 'Peers whose X-Forwarded-For is believed (a load balancer). Empty: the socket address is the client.',

@@ -29,7 +29,7 @@ import { RampartError, ERRORS } from '../errors.js'
 import { createStore } from '../store/create.js'
 import { createMetrics, tlsFailureReason, type Metrics } from '../metrics/registry.js'
 import { startHealthChecks, type HealthChecker } from '../upstream/health-checker.js'
-import { startAdminServer, type AdminServer } from '../admin/server.js'
+import { startAdminServer, runtimeAdminSource, type AdminServer } from '../admin/server.js'
 import type { Store, StoreEvent } from '../store/types.js'
 import type { StoreConfig } from '../config/sections/store.js'
 
@@ -43,6 +43,8 @@ export interface RuntimeOptions {
   readonly ticketKeys?: Buffer
   /** Metrics registry (a cluster worker passes its own; tests may pass one to read). */
   readonly metrics?: Metrics
+  /** Run the admin listener here (false in cluster workers: the primary serves it for all of them). */
+  readonly admin?: boolean
 }
 
 export interface Runtime {
@@ -349,7 +351,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     checkHealth: () => health.checkNow(),
   }
   try {
-    admin = await startAdminServer(runtime, logger)
+    if (options.admin !== false) admin = await startAdminServer(runtimeAdminSource(runtime), logger)
   } catch (e) {
     await close()
     const a = config.listen.admin
