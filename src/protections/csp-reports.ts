@@ -12,6 +12,7 @@ import type { Logger } from 'pino'
 import type { RampartConfig } from '../config/schema.js'
 import type { Answer, Protection } from '../server/protection.js'
 import { parseCspReports, violationKey } from '../headers/csp-report.js'
+import type { Metrics } from '../metrics/registry.js'
 
 const NO_CONTENT: Answer = { status: 204, body: '' }
 const TRACKED_MAX = 10_000
@@ -22,7 +23,7 @@ export interface CspCounters {
   rateLimited: number
 }
 
-export function compileCspReports(config: RampartConfig, logger: Logger, now: () => number = Date.now): { protection: Protection; counters: CspCounters } | undefined {
+export function compileCspReports(config: RampartConfig, logger: Logger, metrics?: Metrics, now: () => number = Date.now): { protection: Protection; counters: CspCounters } | undefined {
   const c = config.headers.cspReports
   if (!c.enabled) return undefined
   const counters: CspCounters = { violations: 0, rejected: 0, rateLimited: 0 }
@@ -55,6 +56,7 @@ export function compileCspReports(config: RampartConfig, logger: Logger, now: ()
       if (perIp.size < TRACKED_MAX || perIp.has(ip)) perIp.set(ip, n)
       if (n > c.ratePerMinute) {
         counters.rateLimited++
+        metrics?.protectionEvent('csp-reports', 'rate-limited')
         return { status: 429, headers: [['retry-after', String(Math.ceil((windowStart + 60_000 - now()) / 1000))]], contentType: 'text/plain; charset=utf-8', body: 'Too many reports\n' }
       }
       return undefined
@@ -71,12 +73,14 @@ export function compileCspReports(config: RampartConfig, logger: Logger, now: ()
       })
       if (!result.ok) {
         counters.rejected++
+        metrics?.protectionEvent('csp-reports', 'rejected')
         logger.info({ code: result.code, reqId: request.id, clientIp: request.rampart.clientIp, reason: result.reason }, 'CSP report refused')
         return { status: result.status, contentType: 'text/plain; charset=utf-8', body: `${result.reason}\n`, code: result.code }
       }
       rollWindow()
       for (const v of result.reports) {
         counters.violations++
+        metrics?.protectionEvent('csp-reports', 'violation')
         const key = violationKey(v)
         const repeats = seen.get(key)
         if (repeats !== undefined) {

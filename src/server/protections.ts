@@ -33,7 +33,7 @@ export interface ProtectionContext {
 
 export function buildProtections(config: RampartConfig, ctx: ProtectionContext): BuiltProtections {
   const hardening = compileHardening(config, ctx.logger)
-  const csp = compileCspReports(config, ctx.logger)
+  const csp = compileCspReports(config, ctx.logger, ctx.metrics)
   const list: Protection[] = [
     // access rules, then bans (a banned address is refused before anything else looks at it)
     ...[compileAccessProtection(config, ctx), compileBanProtection(config, ctx)].filter((p) => p !== undefined),

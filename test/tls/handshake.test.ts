@@ -164,3 +164,19 @@ sites:
   t.equal(r.ok, false)
   if (!r.ok) t.match(formatProblem(r.problems[0]!), /:4 tls\.certificates\[1\]\.cert: certificate mixr\.pem has a RSA key but a\.pem has EC; use one key type/)
 })
+
+t.test('replacing certificate files (as certbot renewals do) reloads them without a signal', async (t) => {
+  // (An earlier subtest left b.pem broken on purpose; a reload reads every certificate, so mend it first.)
+  await makeCert(gw.dir, 'b', ['b.test'])
+  await gw.runtime.reloadCertificates()
+  const before = await handshake({ servername: 'a.test' })
+  await makeCert(gw.dir, 'a', ['a.test', '*.a.test'])
+  // The folder is watched; a change is applied after a short debounce. Bounded wait for the new certificate.
+  let after = before
+  for (let i = 0; i < 100 && after.cert!.fingerprint256 === before.cert!.fingerprint256; i++) {
+    await new Promise((r) => setTimeout(r, 50))
+    after = await handshake({ servername: 'a.test' })
+  }
+  t.not(after.cert!.fingerprint256, before.cert!.fingerprint256, 'new handshakes get the renewed certificate')
+  t.ok(gw.logs.some((l) => l['msg'] === 'certificates reloaded'), 'the reload is logged')
+})
