@@ -254,24 +254,79 @@ export const RAMPART_VARIANTS: readonly RampartVariant[] = [
     id: 'rampart-off',
     name: 'rampart (all off)',
     description: 'Rampart with every protection off: TLS termination, routing by host, keep-alive proxying.',
-    fragment: () => ({ ...HARDENING_OFF, log: { accessLog: false } }),
+    // Threat detection (detect mode) and the abuse signals are on by default: "all off" turns them off too.
+    fragment: () => ({
+      ...HARDENING_OFF,
+      log: { accessLog: false },
+      threats: { mode: 'off' },
+      abuse: { notFound: { enabled: false }, authFailures: { enabled: false }, distinctUsernames: { enabled: false }, detections: { enabled: false } },
+    }),
+  },
+  {
+    id: 'rampart-threats',
+    name: 'rampart (threats)',
+    description: 'Rampart all off plus threat detection in detect mode (path, query, cookies, User-Agent, Referer of every request inspected; nothing refused).',
+    fragment: () => ({
+      ...HARDENING_OFF,
+      log: { accessLog: false },
+      threats: { mode: 'detect' },
+      abuse: { notFound: { enabled: false }, authFailures: { enabled: false }, distinctUsernames: { enabled: false }, detections: { enabled: false } },
+    }),
   },
   {
     id: 'rampart-hardening',
     name: 'rampart (headers + cookies)',
     description: 'Rampart with the default header policy (HSTS, CSP, nosniff, frame options…; Server and X-Powered-By removed) and Set-Cookie rewriting, nothing else.',
-    fragment: () => ({ log: { accessLog: false } }),
+    fragment: () => ({
+      log: { accessLog: false },
+      threats: { mode: 'off' },
+      abuse: { notFound: { enabled: false }, authFailures: { enabled: false }, distinctUsernames: { enabled: false }, detections: { enabled: false } },
+    }),
+  },
+  {
+    // Exactly rampart-off plus one per-IP limit that is never reached, so the row prices a decision on every
+    // request (and the RateLimit fields on every answer), not refusals. Compare with the Redis row below.
+    id: 'rampart-ratelimit-memory',
+    name: 'rampart (per-IP limit, memory store)',
+    description: 'Rampart all off plus one per-IP rate limit counted in the in-process memory store, RateLimit fields on every answer.',
+    fragment: () => ({
+      ...HARDENING_OFF,
+      log: { accessLog: false },
+      threats: { mode: 'off' },
+      abuse: { notFound: { enabled: false }, authFailures: { enabled: false }, distinctUsernames: { enabled: false }, detections: { enabled: false } },
+      rateLimits: [{ name: 'per-ip', key: 'ip', limit: 1_000_000_000, per: '1m' }],
+    }),
+  },
+  {
+    id: 'rampart-ratelimit-redis',
+    name: 'rampart (per-IP limit, Redis store)',
+    description: 'Rampart all off plus the same per-IP rate limit counted in a private redis-server on loopback (one Lua script per request; its CPU is counted).',
+    redis: true,
+    fragment: ({ redisUrl }) => ({
+      ...HARDENING_OFF,
+      log: { accessLog: false },
+      threats: { mode: 'off' },
+      abuse: { notFound: { enabled: false }, authFailures: { enabled: false }, distinctUsernames: { enabled: false }, detections: { enabled: false } },
+      store: { redis: redisUrl },
+      rateLimits: [{ name: 'per-ip', key: 'ip', limit: 1_000_000_000, per: '1m' }],
+    }),
   },
   {
     id: 'rampart-on',
     name: 'rampart (all on)',
     description: 'Rampart with every protection a production site would enable.',
-    // "All on" is the configuration a production site runs, so the row prices the whole gateway: the response
-    // header policy (HSTS, CSP, nosniff, frame options, referrer policy; Server and X-Powered-By removed),
-    // Set-Cookie rewriting (Secure, HttpOnly, SameSite), the access log, and — as their sections join the schema —
-    // a per-IP rate limit counted in a private Redis (`redis: true` starts one, and its CPU is counted with
-    // Rampart's), threat detection in detect mode and one access rule (a CIDR allow-list on /admin).
-    fragment: () => ({ log: { accessLog: true } }),
+    // The configuration a production site runs, so the row prices the whole gateway: the response header policy
+    // (HSTS, CSP, nosniff, frame options, referrer policy; Server and X-Powered-By removed), Set-Cookie rewriting,
+    // a per-IP rate limit counted in a private Redis (its CPU counted with Rampart's), threat detection in detect
+    // mode, the abuse signals, the access log, and one access rule (a CIDR allow-list on /admin).
+    redis: true,
+    fragment: ({ redisUrl }) => ({
+      log: { accessLog: true },
+      store: { redis: redisUrl },
+      rateLimits: [{ name: 'per-ip', key: 'ip', limit: 1_000_000_000, per: '1m' }],
+      threats: { mode: 'detect' },
+      access: [{ pathPrefix: '/admin', allow: ['127.0.0.0/8'] }],
+    }),
   },
 ]
 
@@ -295,6 +350,7 @@ export function rampartCoreConfig(port: number, upstreamPort: number, cert: Benc
     listen: {
       https: { host: '127.0.0.1', port, http2: true },
       http: { enabled: false },
+      admin: { enabled: false },
     },
     tls: {
       certificates: [{ hosts: ['localhost'], cert: cert.certPath, key: cert.keyPath }],

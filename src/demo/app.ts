@@ -180,7 +180,7 @@ nav a{margin-right:1em}footer{color:#777;font-size:small;padding:1em}</style>
 <h2>${escapeHtml(title)}</h2>
 ${content}
 </main>
-<footer>Served for host ${escapeHtml(host)} · request #${stats.requests}</footer>
+<footer>Served for host ${escapeHtml(host)}</footer>
 </body>
 </html>
 `

@@ -33,6 +33,8 @@ export interface AlertChannel {
   readonly enabled: boolean
   send(event: AlertEvent): void
   stats(): WebhookStats | undefined
+  /** Resolves when nothing is queued or being delivered. */
+  idle(): Promise<void>
   /** Where alerts go, for `describe()`. */
   describe(): Record<string, unknown>
   /** Gives the channel back; the last release of a sink closes it. Idempotent. */
@@ -57,6 +59,7 @@ const OFF: AlertChannel = Object.freeze({
   enabled: false,
   send: () => {},
   stats: () => undefined,
+  idle: async () => {},
   describe: () => ({ webhook: 'off' }),
   release: async () => {},
 })
@@ -134,6 +137,7 @@ export function acquireAlertChannel(config: RampartConfig, ctx: AlertContext): A
     enabled: true,
     send: (event) => mine.sink.push(event),
     stats: () => mine.sink.stats(),
+    idle: () => mine.sink.idle(),
     describe: () => ({
       webhook: mine.origin, signed: webhook.secret !== undefined, retries: webhook.retries, queueSize: webhook.queueSize,
       minIntervalMs: webhook.minInterval, failMode: 'open',

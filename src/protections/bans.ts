@@ -112,7 +112,8 @@ function watchFor(config: RampartConfig, ctx: BanContext): WatchEntry | undefine
       signal: signal.kind, ip: signal.ip, observed: signal.observed, windowMs: signal.windowMs, banMs: signal.banMs, at: signal.at,
     }, site)
     const banned = signal.banMs !== undefined && bans !== undefined
-    logger.warn({ ...(banned ? { code: 'RAMPART_ERR_ABUSE_BANNED' } : {}), audit: true, ...alert },
+    const { time, ...fields } = alert
+    logger.warn({ ...(banned ? { code: 'RAMPART_ERR_ABUSE_BANNED' } : {}), audit: true, ...fields, at: time },
       banned ? `abuse signal ${signal.kind}: address banned` : `abuse signal ${signal.kind}`)
     channel.send(alert)
     if (!banned) return

@@ -31,6 +31,7 @@ import { compileThreatEngine, type ThreatEngine } from '../threats/engine.js'
 import type { ThreatInput, ThreatResult } from '../threats/types.js'
 import { buildThreatEvent } from '../alerts/event.js'
 import { bodyKind, boundaryOf } from '../body/fields.js'
+import { forEachQueryParam } from '../threats/parse.js'
 import { siteName } from '../server/plan.js'
 import { acquireAlertChannel, type AlertChannel } from './alerts.js'
 import { abuseWatch, type AbuseWatch } from './bans.js'
@@ -56,6 +57,7 @@ export interface ThreatCounters {
 export interface ThreatProtection extends Protection {
   readonly engine: ThreatEngine
   readonly counters: Readonly<ThreatCounters>
+  readonly alerts: AlertChannel
 }
 
 const BLOCKED: Answer = Object.freeze({ status: 403, body: '', page: true, code: 'RAMPART_ERR_THREAT_BLOCKED' })
@@ -128,7 +130,9 @@ export function compileThreatProtection(config: RampartConfig, ctx: ThreatContex
     if (result.blocked) counters.blocked++
     else counters.detected++
     event(result.blocked ? 'blocked' : 'detected')
-    logger.warn({ code, audit: true, mode: settings.mode, ...alert }, ERRORS[code].message)
+    // `at`: the event's time (pino's own `time` is the write time).
+    const { time, ...fields } = alert
+    logger.warn({ code, audit: true, mode: settings.mode, reqId: request.id, ...fields, at: time }, ERRORS[code].message)
     channel.send(alert)
     abuse?.observeDetection(st.clientIp, st.site.name)
     return result.blocked ? BLOCKED : undefined
@@ -138,6 +142,7 @@ export function compileThreatProtection(config: RampartConfig, ctx: ThreatContex
     name: 'threats',
     engine,
     counters,
+    alerts: channel,
     onRequest(request) {
       if (wantsBody(request)) {
         awaitingBody.add(request)
@@ -205,7 +210,7 @@ export const MAX_JSON_NAME_DEPTH = 32
 
 /**
  * The text fields of a form, JSON or multipart body, as an application would read them, in body order:
- * - form: every `name=value` pair, form-decoded (`+` is a space);
+ * - form: every `name=value` pair, form-decoded (`+` is a space; a pair without `=` has an empty value);
  * - JSON: every string value, named by the dotted path of object keys (`user.bio`; array items keep their array's
  *   name), and every key that needs a look is listed as a value of its own parent;
  * - multipart: every text part by its name; for a file part, its file name (path traversal hides there), never
@@ -226,9 +231,10 @@ export function inspectableFields(body: Buffer, contentType: string | undefined)
   }
 }
 
+/** Decoded like the query string (`forEachQueryParam`), so a field reads the same in a URL and in a form body. */
 function formFields(text: string): BodyField[] {
   const out: BodyField[] = []
-  for (const [name, value] of new URLSearchParams(text)) out.push([name, value])
+  forEachQueryParam(text, (name, value) => out.push([name, value]))
   return out
 }
 

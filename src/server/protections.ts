@@ -1,6 +1,6 @@
 /**
  * Builds the protections of a plan from its config, in request order. One place decides the order:
- *   access rules → bans → rate limits → threat scan → login lockout → CSP report collector → response hardening.
+ *   access rules → bans → rate limits → login lockout → threat scan → CSP report collector → response hardening.
  * Shared resources (the store, the alert sink) are passed in and outlive a reload.
  */
 import type { Logger } from 'pino'

@@ -25,6 +25,7 @@ import { buildProtections, type BuiltProtections } from './protections.js'
 import { applyDefaultContext, type CertificateHolder } from './tls-server.js'
 import { createRedirectServer } from './redirect-server.js'
 import { handleUpgrade } from '../proxy/websocket.js'
+import { upgradeGate } from '../protections/access.js'
 import { RampartError, ERRORS } from '../errors.js'
 import { createStore } from '../store/create.js'
 import { createMetrics, tlsFailureReason, type Metrics } from '../metrics/registry.js'
@@ -133,7 +134,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     logger.debug({ code: 'RAMPART_ERR_TLS_HANDSHAKE', reason: err.code ?? err.message, remoteIp: socket.remoteAddress },
       ERRORS.RAMPART_ERR_TLS_HANDSHAKE.message)
   })
-  server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, state, logger))
+  // Upgrades bypass Fastify's hooks, so access rules and bans are asked here too (the current plan's, per upgrade).
+  const gate = upgradeGate(state)
+  server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, state, logger, gate))
 
   await app.ready()
   try {
