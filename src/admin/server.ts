@@ -7,6 +7,8 @@
  *   GET  /metrics                      Prometheus text format
  *   GET  /lockouts[?account=&ip=&site=]  locked accounts and addresses (with failure counts)
  *   POST /lockouts/unlock  {"account"|"ip", "site"?}   lift a lock
+ *   GET  /bans                         addresses banned by the abuse signals
+ *   POST /bans/lift  {"ip"}            lift a ban
  *
  * Everything but the open probes needs `Authorization: Bearer <listen.admin.token>` (compared in constant time);
  * without a configured token those endpoints answer 403. Answers are JSON (metrics: text). Never proxied.
@@ -18,6 +20,7 @@ import type { Runtime } from '../server/runtime.js'
 import type { RampartConfig } from '../config/schema.js'
 import type { Store } from '../store/types.js'
 import { listLocks, unlock } from '../lockout/admin.js'
+import { banStoreFor } from '../store/bans.js'
 
 /**
  * What the admin endpoints read. A single process serves it from its runtime; in a cluster the primary serves it
@@ -149,7 +152,23 @@ export async function startAdminServer(source: AdminSource, logger: Logger): Pro
       logger.info({ type: 'audit', event: 'login.unlock', by: 'admin-api', ip, accountGiven: account !== undefined, lifted: lifted.length }, 'lock lifted through the admin API')
       return send(res, 200, { lifted })
     }
-    send(res, 404, { error: 'not found', endpoints: ['/healthz', '/readyz', '/metrics', '/lockouts', 'POST /lockouts/unlock'] })
+    if (req.method === 'GET' && path === '/bans') {
+      const bans = banStoreFor(source.store(), source.config().store)
+      return send(res, 200, { store: bans.kind, bans: await bans.list(Date.now()) })
+    }
+    if (req.method === 'POST' && path === '/bans/lift') {
+      let body: { ip?: unknown }
+      try {
+        body = JSON.parse(await readBody(req)) as typeof body
+      } catch {
+        return send(res, 400, { error: 'expected a JSON body like {"ip": "203.0.113.7"}' })
+      }
+      if (typeof body.ip !== 'string') return send(res, 400, { error: 'give "ip"' })
+      const lifted = await banStoreFor(source.store(), source.config().store).lift(body.ip, Date.now())
+      logger.info({ type: 'audit', event: 'ban.lift', by: 'admin-api', ip: body.ip, lifted }, 'ban lifted through the admin API')
+      return send(res, 200, { lifted })
+    }
+    send(res, 404, { error: 'not found', endpoints: ['/healthz', '/readyz', '/metrics', '/lockouts', 'POST /lockouts/unlock', '/bans', 'POST /bans/lift'] })
   }
 
   await new Promise<void>((resolve, reject) => {

@@ -43,6 +43,14 @@ export interface BanStore {
   peek(ip: string, now: number): BanRecord | undefined
   /** Ends a ban (admin use). True when one was in force. */
   lift(ip: string, now: number): Promise<boolean>
+  /** Bans in force (admin use; scans keys, at most `limit`). `subject` is the address, or its /64 for IPv6. */
+  list(now: number, limit?: number): Promise<BanListing[]>
+}
+
+export interface BanListing {
+  readonly subject: string
+  readonly reason: string
+  readonly remainingMs: number
 }
 
 const MAX_REASON = 64
@@ -112,6 +120,15 @@ export class MemoryBanStore implements BanStore {
     const b = this.bans.get(subject)
     this.bans.delete(subject)
     return b !== undefined && now < b.until
+  }
+
+  async list(now: number, limit = 1000): Promise<BanListing[]> {
+    const out: BanListing[] = []
+    for (const [subject, b] of this.bans) {
+      if (now < b.until) out.push({ subject, reason: b.reason, remainingMs: b.until - now })
+      if (out.length >= limit) break
+    }
+    return out
   }
 
   private evict(now: number): void {
@@ -186,6 +203,29 @@ export class RedisBanStore implements BanStore {
     this.maxCached = options.maxCached ?? 10_000
     this.client.defineCommand('rampartBanSet', { numberOfKeys: 1, lua: BAN_SET })
     this.client.defineCommand('rampartBanGet', { numberOfKeys: 1, lua: BAN_GET })
+  }
+
+  async list(_now: number, limit = 1000): Promise<BanListing[]> {
+    // SCAN every primary (one node when standalone); then GET and PTTL each key. Admin use only.
+    const cluster = (this.client as unknown as { nodes?: (role: string) => Redis[] }).nodes
+    const nodes: Redis[] = typeof cluster === 'function' && (this.client as { isCluster?: boolean }).isCluster
+      ? cluster.call(this.client, 'master') : [this.client as unknown as Redis]
+    const pattern = `${this.prefix}:ban:*`
+    const keys: string[] = []
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 200)
+        cursor = next
+        keys.push(...batch)
+      } while (cursor !== '0' && keys.length < limit)
+    }
+    const out: BanListing[] = []
+    for (const key of keys.slice(0, limit)) {
+      const [reason, ttl] = await Promise.all([this.client.get(key), this.client.pttl(key)])
+      if (reason !== null && ttl > 0) out.push({ subject: key.slice(this.prefix.length + 5), reason, remainingMs: ttl })
+    }
+    return out
   }
 
   key(ip: string): string {

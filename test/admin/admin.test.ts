@@ -159,3 +159,20 @@ sites:
   t.equal((await admin(g.runtime.adminPort!, '/metrics')).status, 403)
   t.ok(g.logs.some((l) => String(l['msg']).includes('listen.admin.token is not set')), 'a warning says so')
 })
+
+t.test('bans: listed and lifted through the admin API (Redis store)', async (t) => {
+  const { banStoreFor } = await import('../../src/store/bans.js')
+  const bans = banStoreFor(gw.runtime.store(), gw.runtime.loaded().config.store)
+  await bans.ban('203.0.113.9', 'notFound', 60_000, Date.now())
+  const listed = JSON.parse((await admin(adminPort, '/bans', { token: TOKEN })).body) as { store: string; bans: Array<{ subject: string; reason: string; remainingMs: number }> }
+  t.equal(listed.store, 'redis')
+  const entry = listed.bans.find((b) => b.subject === '203.0.113.9')
+  t.ok(entry, 'the ban is listed')
+  t.equal(entry?.reason, 'notFound')
+  t.ok((entry?.remainingMs ?? 0) > 50_000)
+  t.equal((await admin(adminPort, '/bans')).status, 401, 'the token is required')
+  const lifted = await admin(adminPort, '/bans/lift', { token: TOKEN, method: 'POST', body: '{"ip":"203.0.113.9"}' })
+  t.same(JSON.parse(lifted.body), { lifted: true })
+  const after = JSON.parse((await admin(adminPort, '/bans', { token: TOKEN })).body) as { bans: unknown[] }
+  t.same(after.bans, [], 'gone')
+})
