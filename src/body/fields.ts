@@ -17,6 +17,7 @@
  *
  * Pure.
  */
+import { multipartParts } from './multipart.js'
 
 export type ExtractedFields = ReadonlyMap<string, readonly string[]>
 
@@ -132,39 +133,21 @@ function fromJson(spec: FieldSpec, body: Buffer): ExtractedFields {
   return out
 }
 
-const CRLF = Buffer.from('\r\n')
-const CRLFCRLF = Buffer.from('\r\n\r\n')
 const DISPOSITION = /^content-disposition\s*:(.*)$/im
 const PART_NAME = /;\s*name\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i
 const PART_FILENAME = /;\s*filename\*?\s*=/i
 
 function fromMultipart(spec: FieldSpec, body: Buffer, boundary: string): ExtractedFields {
-  const delimiter = Buffer.from(`--${boundary}`)
-  const between = Buffer.from(`\r\n--${boundary}`)
   const out = new Map<string, string[]>()
-  let pos = body.indexOf(delimiter)
-  if (pos < 0) return out
-  pos += delimiter.length
-  for (;;) {
-    // After a delimiter: `--` closes the body; otherwise the rest of the line (transport padding) and CRLF.
-    if (body[pos] === 0x2d && body[pos + 1] === 0x2d) break
-    const lineEnd = body.indexOf(CRLF, pos)
-    if (lineEnd < 0) break
-    const headersStart = lineEnd + 2
-    const headersEnd = body.indexOf(CRLFCRLF, headersStart)
-    if (headersEnd < 0) break
-    const contentStart = headersEnd + 4
-    const next = body.indexOf(between, headersEnd + 2)
-    // No closing delimiter: the part is incomplete (cut body); its value cannot be trusted.
-    if (next < 0) break
-    const headers = body.toString('utf8', headersStart, headersEnd)
-    const disposition = DISPOSITION.exec(headers)?.[1]
+  for (const part of multipartParts(body, boundary)) {
+    // A part without its closing delimiter (a cut body) cannot be trusted as a key.
+    if (!part.complete) break
+    const disposition = DISPOSITION.exec(part.headers)?.[1]
     if (disposition && !PART_FILENAME.test(disposition)) {
       const m = PART_NAME.exec(disposition)
       const name = m ? (m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1').replace(/%22/g, '"') : m[2]!) : undefined
-      if (name !== undefined && spec.names.has(name)) add(out, name, body.toString('utf8', contentStart, next < contentStart ? contentStart : next))
+      if (name !== undefined && spec.names.has(name)) add(out, name, body.toString('utf8', part.contentStart, part.contentEnd))
     }
-    pos = next + between.length
   }
   return out
 }

@@ -22,6 +22,7 @@
  * request, `closed` refuses it in block mode (detect mode never refuses). Logged as `RAMPART_ERR_THREAT_ENGINE`
  * with `failMode` and `action`.
  */
+import { multipartParts } from '../body/multipart.js'
 import type { FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import type { RampartConfig } from '../config/schema.js'
@@ -329,8 +330,6 @@ function isPlainKey(key: string): boolean {
   return true
 }
 
-const CRLF = Buffer.from('\r\n')
-const CRLFCRLF = Buffer.from('\r\n\r\n')
 const DISPOSITION = /^content-disposition\s*:(.*)$/im
 const PART_NAME = /;\s*name\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i
 const PART_FILENAME = /;\s*filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i
@@ -342,33 +341,16 @@ function unquote(quoted: string | undefined, bare: string | undefined): string |
 }
 
 function multipartFields(body: Buffer, boundary: string): BodyField[] {
-  const delimiter = Buffer.from(`--${boundary}`)
-  const between = Buffer.from(`\r\n--${boundary}`)
   const out: BodyField[] = []
-  let pos = body.indexOf(delimiter)
-  if (pos < 0) return out
-  pos += delimiter.length
-  for (;;) {
-    if (body[pos] === 0x2d && body[pos + 1] === 0x2d) break
-    const lineEnd = body.indexOf(CRLF, pos)
-    if (lineEnd < 0) break
-    const headersStart = lineEnd + 2
-    const headersEnd = body.indexOf(CRLFCRLF, headersStart)
-    if (headersEnd < 0) break
-    const contentStart = headersEnd + 4
-    const found = body.indexOf(between, headersEnd + 2)
-    // No closing delimiter: the body was cut inside this part; what arrived of it is inspected.
-    const contentEnd = found < 0 ? body.length : Math.max(found, contentStart)
-    const disposition = DISPOSITION.exec(body.toString('utf8', headersStart, headersEnd))?.[1]
-    if (disposition !== undefined) {
-      const m = PART_NAME.exec(disposition)
-      const name = (m ? unquote(m[1], m[2]) : undefined) ?? ''
-      const file = PART_FILENAME.exec(disposition)
-      if (file) out.push([name, unquote(file[1], file[2]) ?? ''])
-      else if (!PART_FILENAME_STAR.test(disposition)) out.push([name, body.toString('utf8', contentStart, contentEnd)])
-    }
-    if (found < 0) break
-    pos = found + between.length
+  // A part cut by the inspection cap is inspected as far as it arrived.
+  for (const part of multipartParts(body, boundary)) {
+    const disposition = DISPOSITION.exec(part.headers)?.[1]
+    if (disposition === undefined) continue
+    const m = PART_NAME.exec(disposition)
+    const name = (m ? unquote(m[1], m[2]) : undefined) ?? ''
+    const file = PART_FILENAME.exec(disposition)
+    if (file) out.push([name, unquote(file[1], file[2]) ?? ''])
+    else if (!PART_FILENAME_STAR.test(disposition)) out.push([name, body.toString('utf8', part.contentStart, part.contentEnd)])
   }
   return out
 }

@@ -21,9 +21,8 @@
  * `store.commandTimeout` otherwise.
  */
 import type { Redis, Cluster } from 'ioredis'
-import { RampartError } from '../errors.js'
 import { ipSubject } from './keys.js'
-import { RedisStore } from './redis.js'
+import { RedisStore, withDeadline } from './redis.js'
 import type { Store } from './types.js'
 import type { StoreConfig } from '../config/sections/store.js'
 
@@ -295,32 +294,7 @@ export class RedisBanStore implements BanStore {
 
   /** One command, bounded by the deadline, every failure mapped to `RAMPART_ERR_STORE_UNAVAILABLE`. */
   private call<T>(fn: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let settled = false
-      const timer = setTimeout(() => {
-        settled = true
-        reject(new RampartError('RAMPART_ERR_STORE_UNAVAILABLE', `no answer within ${this.deadlineMs} ms`))
-      }, this.deadlineMs)
-      const fail = (err: unknown): void => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        reject(err instanceof RampartError ? err : new RampartError('RAMPART_ERR_STORE_UNAVAILABLE', (err as Error)?.message ?? String(err), { cause: err }))
-      }
-      let pending: Promise<T>
-      try {
-        pending = fn()
-      } catch (err) {
-        fail(err)
-        return
-      }
-      pending.then((value) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        resolve(value)
-      }, fail)
-    })
+    return withDeadline(fn, this.deadlineMs)
   }
 }
 

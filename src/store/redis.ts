@@ -266,33 +266,9 @@ export class RedisStore implements Store {
    * accepts the command.
    */
   private call<T>(fn: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let settled = false
-      const timer = setTimeout(() => {
-        settled = true
-        reject(new RampartError('RAMPART_ERR_STORE_UNAVAILABLE', `no answer within ${this.deadlineMs} ms`))
-      }, this.deadlineMs)
-      const fail = (err: unknown): void => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        reject(storeError(err))
-      }
-      let pending: Promise<T>
-      try {
-        pending = fn()
-      } catch (err) {
-        fail(err)
-        return
-      }
-      pending.then((value) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        resolve(value)
-      }, fail)
-    })
+    return withDeadline(fn, this.deadlineMs)
   }
+
 }
 
 function storeError(err: unknown): RampartError {
@@ -305,4 +281,37 @@ function limitArgs(now: number, l: LockoutLimits, hasDevice: boolean): Array<num
     now, l.maxFailures, l.windowMs, l.lockMs, l.maxLockMs,
     l.ipMaxFailures, l.ipWindowMs, l.ipLockMs, l.deviceMaxFailures, hasDevice ? '1' : '0',
   ]
+}
+
+/**
+ * Runs one Redis command with a hard deadline, mapping every failure to `RAMPART_ERR_STORE_UNAVAILABLE`. Shared by
+ * every Redis-backed store (decisions, bans).
+ */
+export function withDeadline<T>(fn: () => Promise<T>, deadlineMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false
+    const timer = setTimeout(() => {
+      settled = true
+      reject(new RampartError('RAMPART_ERR_STORE_UNAVAILABLE', `no answer within ${deadlineMs} ms`))
+    }, deadlineMs)
+    const fail = (err: unknown): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      reject(storeError(err))
+    }
+    let pending: Promise<T>
+    try {
+      pending = fn()
+    } catch (err) {
+      fail(err)
+      return
+    }
+    pending.then((value) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resolve(value)
+    }, fail)
+  })
 }
