@@ -263,6 +263,18 @@ export const RAMPART_VARIANTS: readonly RampartVariant[] = [
     }),
   },
   {
+    id: 'rampart-off-workers',
+    name: 'rampart (all off, workers: auto)',
+    description: 'Rampart all off with one worker per CPU under node:cluster (CPU of the primary and every worker counted).',
+    fragment: () => ({
+      ...HARDENING_OFF,
+      workers: 'auto',
+      log: { accessLog: false },
+      threats: { mode: 'off' },
+      abuse: { notFound: { enabled: false }, authFailures: { enabled: false }, distinctUsernames: { enabled: false }, detections: { enabled: false } },
+    }),
+  },
+  {
     id: 'rampart-threats',
     name: 'rampart (threats)',
     description: 'Rampart all off plus threat detection in detect mode (path, query, cookies, User-Agent, Referer of every request inspected; nothing refused).',
