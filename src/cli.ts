@@ -107,12 +107,8 @@ async function devCerts(configPath: string, force: boolean): Promise<number> {
     return 1
   }
   const { config, baseDir } = result.loaded
-  const { ensureDevCerts } = await import('./tls/devcerts.js')
-  const written = await ensureDevCerts(config.tls.certificates.map((c) => ({
-    hosts: c.hosts,
-    certPath: resolve(baseDir, c.cert),
-    keyPath: resolve(baseDir, c.key),
-  })), force)
+  const { ensureDevCerts, devCertRequests } = await import('./tls/devcerts.js')
+  const written = await ensureDevCerts(devCertRequests(config.tls.certificates, baseDir), force)
   for (const w of written) out(`wrote ${w} (self-signed, for development only)`)
   if (written.length === 0) out('all certificates exist; use --force to replace them')
   return 0
@@ -179,10 +175,8 @@ async function demo(configPath: string, demoPort: number): Promise<number> {
     return 1
   }
   const { config, baseDir } = pre.loaded
-  const { ensureDevCerts } = await import('./tls/devcerts.js')
-  const written = await ensureDevCerts(config.tls.certificates.map((c) => ({
-    hosts: c.hosts, certPath: resolve(baseDir, c.cert), keyPath: resolve(baseDir, c.key),
-  })))
+  const { ensureDevCerts, devCertRequests } = await import('./tls/devcerts.js')
+  const written = await ensureDevCerts(devCertRequests(config.tls.certificates, baseDir))
   for (const w of written) out(`generated dev certificate ${w}`)
   const { startDemoApp } = await import('./demo/app.js')
   const app = await startDemoApp({ port: demoPort, host: '127.0.0.1' })

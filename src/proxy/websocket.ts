@@ -15,9 +15,8 @@ import { normalizeIp } from '../net/cidr.js'
 import { resolveClientIp } from '../net/client-ip.js'
 import { forwardRequestHeaders } from './forward-headers.js'
 import { ERRORS, type ErrorCode } from '../errors.js'
-import { randomUUID } from 'node:crypto'
+import { requestIdFor } from '../http/request-id.js'
 
-const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
 export interface UpgradeGate {
@@ -35,8 +34,7 @@ export function handleUpgrade(
 ): void {
   const plan = state.plan
   const started = performance.now()
-  const incomingId = req.headers[plan.requestIdHeader]
-  const reqId = plan.trustIncomingId && typeof incomingId === 'string' && SAFE_ID.test(incomingId) ? incomingId : randomUUID()
+  const reqId = requestIdFor(req.headers[plan.requestIdHeader], plan.trustIncomingId)
   client.on('error', () => client.destroy())
 
   const refuse = (code: ErrorCode, kind?: string): void => {

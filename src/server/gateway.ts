@@ -7,7 +7,6 @@
  * Bodies are never parsed here: the content-type parser hands the raw stream to the forwarder.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import { randomUUID } from 'node:crypto'
 import { METHODS } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Socket } from 'node:net'
@@ -16,6 +15,7 @@ import type { Logger } from 'pino'
 import type { Plan, CompiledSite } from './plan.js'
 import { createTlsServer, type CertificateHolder, type HttpsServer } from './tls-server.js'
 import { resolveTarget } from './resolve.js'
+import { requestIdFor } from '../http/request-id.js'
 import { errorPage } from '../http/pages.js'
 import { normalizeIp } from '../net/cidr.js'
 import { resolveClientIp } from '../net/client-ip.js'
@@ -61,7 +61,6 @@ declare module 'fastify' {
 }
 
 const EMPTY = Buffer.alloc(0)
-const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/
 const ALL_METHODS = METHODS.filter((m) => m !== 'CONNECT')
 
 export interface GatewayOptions {
@@ -89,11 +88,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
     // One logger for all requests: a per-request child logger costs more than it gives; ids are logged explicitly.
     childLoggerFactory: (parent: Logger) => parent,
     requestIdHeader: false,
-    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
-      const incoming = req.headers[state.plan.requestIdHeader]
-      if (state.plan.trustIncomingId && typeof incoming === 'string' && SAFE_ID.test(incoming)) return incoming
-      return randomUUID()
-    },
+    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) =>
+      requestIdFor(req.headers[state.plan.requestIdHeader], state.plan.trustIncomingId),
     serverFactory: (handler: unknown) => {
       server = createTlsServer(config, certs, handler as never)
       return server as never

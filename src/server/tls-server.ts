@@ -8,7 +8,7 @@
  */
 import http2 from 'node:http2'
 import https from 'node:https'
-import type { SecureContext } from 'node:tls'
+import type { SecureContext, SecureContextOptions } from 'node:tls'
 import type { CertificateSet } from '../tls/certs.js'
 import { profileContextOptions, tlsProfile } from '../tls/profiles.js'
 import type { RampartConfig } from '../config/schema.js'
@@ -32,21 +32,12 @@ export function createTlsServer(
   holder: CertificateHolder,
   handler: (req: never, res: never) => void,
 ): HttpsServer {
-  const profile = profileContextOptions(tlsProfile(config.tls.profile, config.tls.minVersion))
-  const first = holder.current.material[holder.current.defaultIndex]!
   const SNICallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void => {
     const set = holder.current
     cb(null, set.table.lookup(servername) ?? set.defaultContext)
   }
   const limits = config.limits
-  const common = {
-    ...profile,
-    cert: first.cert,
-    key: first.key,
-    SNICallback,
-    sessionTimeout: Math.max(1, Math.round(config.tls.sessionTimeout / 1000)),
-    ticketKeys: holder.ticketKeys,
-  }
+  const common = { ...defaultContextOptions(config, holder), SNICallback }
   let server: HttpsServer
   if (config.listen.https.http2) {
     server = http2.createSecureServer({
@@ -79,15 +70,19 @@ export function createTlsServer(
   return server
 }
 
-/** Replaces the context served to clients without SNI; SNI clients read `holder.current` on each handshake. */
-export function applyDefaultContext(server: HttpsServer, config: RampartConfig, holder: CertificateHolder): void {
-  const profile = profileContextOptions(tlsProfile(config.tls.profile, config.tls.minVersion))
+/** The profile, the default certificate and the shared session settings: what clients without SNI are served. */
+function defaultContextOptions(config: RampartConfig, holder: CertificateHolder): SecureContextOptions {
   const first = holder.current.material[holder.current.defaultIndex]!
-  server.setSecureContext({
-    ...profile,
+  return {
+    ...profileContextOptions(tlsProfile(config.tls.profile, config.tls.minVersion)),
     cert: first.cert,
     key: first.key,
     sessionTimeout: Math.max(1, Math.round(config.tls.sessionTimeout / 1000)),
     ticketKeys: holder.ticketKeys,
-  })
+  }
+}
+
+/** Replaces the context served to clients without SNI; SNI clients read `holder.current` on each handshake. */
+export function applyDefaultContext(server: HttpsServer, config: RampartConfig, holder: CertificateHolder): void {
+  server.setSecureContext(defaultContextOptions(config, holder))
 }

@@ -5,12 +5,20 @@
  */
 import { generate } from 'selfsigned'
 import { mkdir, writeFile, access } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 
 export interface DevCertRequest {
   readonly hosts: readonly string[]
   readonly certPath: string
   readonly keyPath: string
+}
+
+/** One request per configured certificate, paths resolved against the config file's folder. */
+export function devCertRequests(
+  certificates: ReadonlyArray<{ hosts: readonly string[]; cert: string; key: string }>,
+  baseDir: string,
+): DevCertRequest[] {
+  return certificates.map((c) => ({ hosts: c.hosts, certPath: resolve(baseDir, c.cert), keyPath: resolve(baseDir, c.key) }))
 }
 
 export async function generateDevCert(hosts: readonly string[], days = 90): Promise<{ cert: string; key: string }> {
