@@ -102,7 +102,11 @@ async function checkTarget(scenario: Scenario, target: RunningTarget): Promise<s
 }
 
 async function runScenario(scenario: Scenario, ctx: Parameters<Scenario['start']>[0], opts: Options, h2load: string | undefined): Promise<Row> {
-  const base = { id: scenario.id, name: scenario.name, client: scenario.client, ...(scenario.role === undefined ? {} : { role: scenario.role }) }
+  const base = {
+    id: scenario.id, name: scenario.name, client: scenario.client,
+    ...(scenario.role === undefined ? {} : { role: scenario.role }),
+    ...(scenario.workload === undefined ? {} : { workload: scenario.workload }),
+  }
   if (scenario.client === 'h2load' && h2load === undefined) {
     return { ...base, status: 'unavailable', reason: 'h2load not installed: apt-get install nghttp2-client', notes: [] }
   }
@@ -122,6 +126,7 @@ async function runScenario(scenario: Scenario, ctx: Parameters<Scenario['start']
       pids: target.pids,
       sidePids: target.sidePids,
       tmpDir: ctx.tmpDir,
+      ...(scenario.post === undefined ? {} : { post: scenario.post }),
       ...(h2load === undefined ? {} : { h2loadPath: h2load }),
     })
     log(`  ${result.rps.toFixed(0)} req/s, ${result.cpuUsPerReq.toFixed(1)} µs CPU/req`)

@@ -36,6 +36,7 @@ export const ERRORS = {
   RAMPART_ERR_HTTP_BODY_TOO_LARGE: { message: 'request body exceeds the configured limit', status: 413 },
   RAMPART_ERR_HTTP_HEADERS_TOO_LARGE: { message: 'request headers exceed the configured limit', status: 431 },
   RAMPART_ERR_HTTP_URI_TOO_LONG: { message: 'request target exceeds the configured limit', status: 414 },
+  RAMPART_ERR_HTTP_TOO_MANY_CONNECTIONS: { message: 'client connections refused: a connection cap is full' },
   RAMPART_ERR_HTTP_INTERNAL: { message: 'internal error while handling the request', status: 500 },
 
   // --- upstream / proxy ---

@@ -33,6 +33,15 @@ export interface LoadOptions {
   /** Scratch directory (h2load's per-request log). */
   readonly tmpDir: string
   readonly h2loadPath?: string
+  /** A POST load instead of GET `url` (autocannon only): the login-path rows. */
+  readonly post?: PostLoad
+}
+
+/** One form POST, the same for every request. */
+export interface PostLoad {
+  readonly path: string
+  readonly body: string
+  readonly contentType: string
 }
 
 export interface LoadResult {
@@ -88,12 +97,13 @@ function runAutocannon(opts: LoadOptions, durationSec: number): Promise<ClientRe
     let stalled = false
     let guard: NodeJS.Timeout | undefined
     const instance = autocannon({
-      url: opts.url,
+      url: opts.post === undefined ? opts.url : new URL(opts.post.path, opts.url).href,
       connections: opts.connections,
       duration: durationSec,
       pipelining: 1,
       timeout: 10,
-      headers: { host: opts.host },
+      headers: opts.post === undefined ? { host: opts.host } : { host: opts.host, 'content-type': opts.post.contentType },
+      ...(opts.post === undefined ? {} : { method: 'POST', requests: [postRequest(opts.post)] }),
       ...(url.protocol === 'https:' ? { servername: opts.host.split(':')[0] } : {}),
     }, (err, result) => {
       settled = true
@@ -120,6 +130,18 @@ function runAutocannon(opts: LoadOptions, durationSec: number): Promise<ClientRe
       instance.stop()
     }, (durationSec + 15) * 1000)
   })
+}
+
+/**
+ * An autocannon request for `post`, with `[<id>]` in the body replaced by a per-request counter. (autocannon's own
+ * `idReplacement` sizes Content-Length before replacing, so the server waits for bytes that never come.)
+ */
+function postRequest(post: PostLoad): Record<string, unknown> {
+  let n = 0
+  return {
+    method: 'POST',
+    setupRequest: (req: Record<string, unknown>) => ({ ...req, body: post.body.replace('[<id>]', String(++n)) }),
+  }
 }
 
 /** Percentile of an ascending array (nearest rank). */

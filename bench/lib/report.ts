@@ -15,6 +15,8 @@ export interface Row {
   readonly name: string
   readonly client: LoadClient
   readonly role?: 'nginx' | 'upstream'
+  /** What the load does: GET the page (default), or POST the login form. Ratios compare like with like. */
+  readonly workload?: Workload
   readonly status: RowStatus
   /** Why a row is unavailable or failed. */
   readonly reason?: string
@@ -32,19 +34,23 @@ export interface Ratios {
   readonly rpsVsUpstream?: number
 }
 
+export type Workload = 'page' | 'login'
+
+const loadKey = (row: Row): string => `${row.client}|${row.workload ?? 'page'}`
+
 export function computeRatios(rows: readonly Row[]): Map<string, Ratios> {
-  const nginxBy = new Map<LoadClient, LoadResult>()
+  const nginxBy = new Map<string, LoadResult>()
   let upstream: LoadResult | undefined
   for (const row of rows) {
     if (row.status !== 'ok' || row.result === undefined) continue
-    if (row.role === 'nginx' && !nginxBy.has(row.client)) nginxBy.set(row.client, row.result)
+    if (row.role === 'nginx' && !nginxBy.has(loadKey(row))) nginxBy.set(loadKey(row), row.result)
     if (row.role === 'upstream' && upstream === undefined) upstream = row.result
   }
   const ratios = new Map<string, Ratios>()
   for (const row of rows) {
     const r = row.result
     if (row.status !== 'ok' || r === undefined) continue
-    const nginx = nginxBy.get(row.client)
+    const nginx = nginxBy.get(loadKey(row))
     ratios.set(row.id, {
       ...(nginx !== undefined && nginx.cpuUsPerReq > 0 ? { cpuVsNginx: r.cpuUsPerReq / nginx.cpuUsPerReq } : {}),
       ...(nginx !== undefined && nginx.rps > 0 ? { rpsVsNginx: r.rps / nginx.rps } : {}),

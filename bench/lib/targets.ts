@@ -15,10 +15,12 @@ import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { userInfo } from 'node:os'
 import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 import { stringify } from 'yaml'
 import type { BenchCertificate } from './certs.js'
-import type { LoadClient } from './load.js'
+import type { LoadClient, PostLoad } from './load.js'
+import type { Workload } from './report.js'
 import { freePort, spawnChild, waitUntilServing, type Child } from './child.js'
 
 export class TargetUnavailable extends Error {}
@@ -51,6 +53,9 @@ export interface Scenario {
   readonly client: LoadClient
   /** `nginx` rows are the denominators of the "vs nginx" columns; the `upstream` row of "vs upstream". */
   readonly role?: 'nginx' | 'upstream'
+  readonly workload?: Workload
+  /** For the login workload: the POST every request sends. */
+  readonly post?: PostLoad
   /** Whether the target is a proxy that should add the security headers and drop `X-Powered-By`. */
   readonly proxy: boolean
   readonly description: string
@@ -62,6 +67,7 @@ const here = (relative: string): string => fileURLToPath(new URL(relative, impor
 /** Compiled scripts next to this file (dist/bench/lib/), the repository root, and the Rampart CLI. */
 const UPSTREAM_SCRIPT = here('./upstream.js')
 const NAIVE_PROXY_SCRIPT = here('./naive-proxy.js')
+const NODE_PROXY_SCRIPT = here('./node-proxy.js')
 const REPO_ROOT = here('../../../')
 const RAMPART_CLI = join(REPO_ROOT, 'dist', 'src', 'bin.js')
 const NGINX_TEMPLATE = join(REPO_ROOT, 'bench', 'nginx', 'nginx.conf.template')
@@ -154,26 +160,35 @@ const nodeHttps: Scenario = {
   },
 }
 
-const naiveProxy: Scenario = {
-  id: 'naive',
-  name: 'naive proxy (fastify + http-proxy + helmet)',
-  client: 'autocannon',
-  proxy: true,
-  description: 'Fastify 5 over HTTPS with @fastify/helmet defaults and @fastify/http-proxy to the upstream.',
-  async start(ctx) {
-    const port = await freePort()
-    const child = nodeChild(ctx, 'naive-proxy', NAIVE_PROXY_SCRIPT, [
-      '--port', String(port),
-      '--upstream', `http://127.0.0.1:${ctx.upstream.port}`,
-      '--cert', ctx.cert.certPath,
-      '--key', ctx.cert.keyPath,
-    ])
-    const url = `https://127.0.0.1:${port}/`
-    const host = `localhost:${port}`
-    await ready(child, url, host)
-    return { url, host, pids: [child.pid], sidePids: [ctx.upstream.pid], stop: () => child.stop() }
-  },
+/** A proxy written as a single Node script (`script` takes --port, --upstream, --cert and --key). */
+function nodeProxyScenario(id: string, name: string, script: string, description: string): Scenario {
+  return {
+    id,
+    name,
+    client: 'autocannon',
+    proxy: true,
+    description,
+    async start(ctx) {
+      const port = await freePort()
+      const child = nodeChild(ctx, id, script, [
+        '--port', String(port),
+        '--upstream', `http://127.0.0.1:${ctx.upstream.port}`,
+        '--cert', ctx.cert.certPath,
+        '--key', ctx.cert.keyPath,
+      ])
+      const url = `https://127.0.0.1:${port}/`
+      const host = `localhost:${port}`
+      await ready(child, url, host)
+      return { url, host, pids: [child.pid], sidePids: [ctx.upstream.pid], stop: () => child.stop() }
+    },
+  }
 }
+
+const naiveProxy = nodeProxyScenario('naive', 'naive proxy (fastify + http-proxy + helmet)', NAIVE_PROXY_SCRIPT,
+  'Fastify 5 over HTTPS with @fastify/helmet defaults and @fastify/http-proxy to the upstream.')
+
+const nodeProxy = nodeProxyScenario('node-proxy', 'bare node:https + undici Pool proxy', NODE_PROXY_SCRIPT,
+  'node:https in front of an undici Pool, no framework: fixed security headers, leak headers dropped, nothing else.')
 
 /** Fills `{{NAME}}` placeholders; throws if the template names one that is not given. */
 export function fillTemplate(template: string, values: Readonly<Record<string, string>>): string {
@@ -184,12 +199,24 @@ export function fillTemplate(template: string, values: Readonly<Record<string, s
   })
 }
 
-function nginxScenario(id: string, name: string, client: LoadClient): Scenario {
+/**
+ * The login form every login-workload row POSTs, urlencoded like a legacy form. Each request names a fresh account
+ * (autocannon replaces `[<id>]`): fifty connections logging in to one account at once is a parallel guessing attack,
+ * which the lockout rightly refuses after a handful of attempts in flight.
+ */
+export const LOGIN_POST: PostLoad = {
+  path: '/login',
+  body: 'username=member-[<id>]%40example.com&password=not-the-password',
+  contentType: 'application/x-www-form-urlencoded',
+}
+
+function nginxScenario(id: string, name: string, client: LoadClient, workload: Workload = 'page'): Scenario {
   return {
     id,
     name,
     client,
     role: 'nginx',
+    ...(workload === 'login' ? { workload, post: LOGIN_POST } : {}),
     proxy: true,
     description: 'nginx from the distribution with bench/nginx/nginx.conf.template: the same job as Rampart core.',
     async start(ctx) {
@@ -235,6 +262,8 @@ export interface RampartVariant {
   readonly description: string
   /** Start a private redis-server for this variant and pass its URL to `fragment`. */
   readonly redis?: boolean
+  /** `login`: the load POSTs `LOGIN_POST` instead of getting the page. */
+  readonly workload?: Workload
   /** Config merged over the core config (objects merge, arrays and scalars replace). */
   fragment(env: { readonly redisUrl?: string }): Record<string, unknown>
 }
@@ -324,20 +353,57 @@ export const RAMPART_VARIANTS: readonly RampartVariant[] = [
     }),
   },
   {
+    id: 'rampart-ratelimit-redis-batch',
+    name: 'rampart (per-IP limit, Redis store, localBatch 100)',
+    description: 'As the Redis row, with `localBatch: 100`: one Lua script reserves 100 requests\' worth, the next 99 pass locally (within a 1 s lease).',
+    redis: true,
+    fragment: ({ redisUrl }) => ({
+      ...HARDENING_OFF,
+      log: { accessLog: false },
+      threats: { mode: 'off' },
+      abuse: { notFound: { enabled: false }, authFailures: { enabled: false }, distinctUsernames: { enabled: false }, detections: { enabled: false } },
+      store: { redis: redisUrl },
+      rateLimits: [{ name: 'per-ip', key: 'ip', limit: 1_000_000_000, per: '1m', localBatch: 100 }],
+    }),
+  },
+  {
     id: 'rampart-on',
     name: 'rampart (all on)',
     description: 'Rampart with every protection a production site would enable.',
     // The configuration a production site runs, so the row prices the whole gateway: the response header policy
     // (HSTS, CSP, nosniff, frame options, referrer policy; Server and X-Powered-By removed), Set-Cookie rewriting,
-    // a per-IP rate limit counted in a private Redis (its CPU counted with Rampart's), threat detection in detect
+    // a per-IP rate limit counted in a private Redis with a local allowance of 100 (its CPU counted with Rampart's), threat detection in detect
     // mode, the abuse signals, the access log, and one access rule (a CIDR allow-list on /admin).
     redis: true,
     fragment: ({ redisUrl }) => ({
-      log: { accessLog: true },
+      log: { accessLog: true, level: 'info' },
       store: { redis: redisUrl },
-      rateLimits: [{ name: 'per-ip', key: 'ip', limit: 1_000_000_000, per: '1m' }],
+      rateLimits: [{ name: 'per-ip', key: 'ip', limit: 1_000_000_000, per: '1m', localBatch: 100 }],
       threats: { mode: 'detect' },
       access: [{ pathPrefix: '/admin', allow: ['127.0.0.0/8'] }],
+    }),
+  },
+  {
+    id: 'rampart-login',
+    name: 'rampart (all on), login POSTs',
+    description: 'Rampart all on plus login lockout on POST /login: each request buffers the form, reads the account state from Redis, and the outcome (read from status and body marker) is written back.',
+    redis: true,
+    workload: 'login',
+    fragment: ({ redisUrl }) => ({
+      log: { accessLog: true, level: 'info' },
+      store: { redis: redisUrl },
+      rateLimits: [{ name: 'per-ip', key: 'ip', limit: 1_000_000_000, per: '1m', localBatch: 100 }],
+      threats: { mode: 'detect' },
+      access: [{ pathPrefix: '/admin', allow: ['127.0.0.0/8'] }],
+      // The bench page is a 200 without the marker: every login is a success, so each one also resets the
+      // account's counter and issues a device cookie, the most work a login can cost.
+      lockout: {
+        logins: [{ method: 'POST', path: '/login', username: 'body.username' }],
+        failure: { status: [401, 403], bodyContains: 'Invalid credentials' },
+        // All the load comes from one address: the per-address lock would (rightly) stop it after 20 attempts.
+        perIp: { maxFailures: 0 },
+        deviceCookie: { secret: randomBytes(32).toString('hex') },
+      },
     }),
   },
 ]
@@ -404,6 +470,7 @@ function rampartScenario(variant: RampartVariant, client: LoadClient): Scenario 
     id: h2 ? `${variant.id}-h2` : variant.id,
     name: h2 ? `${variant.name}, HTTP/2 (h2load)` : variant.name,
     client,
+    ...(variant.workload === 'login' ? { workload: 'login' as const, post: LOGIN_POST } : {}),
     proxy: true,
     description: variant.description,
     async start(ctx) {
@@ -446,9 +513,11 @@ function rampartScenario(variant: RampartVariant, client: LoadClient): Scenario 
 export const SCENARIOS: readonly Scenario[] = [
   upstreamDirect,
   nodeHttps,
+  nodeProxy,
   naiveProxy,
   nginxScenario('nginx', 'nginx', 'autocannon'),
   ...RAMPART_VARIANTS.map((v) => rampartScenario(v, 'autocannon')),
+  nginxScenario('nginx-login', 'nginx, login POSTs', 'autocannon', 'login'),
   nginxScenario('nginx-h2', 'nginx, HTTP/2 (h2load)', 'h2load'),
-  ...RAMPART_VARIANTS.map((v) => rampartScenario(v, 'h2load')),
+  ...RAMPART_VARIANTS.filter((v) => v.workload !== 'login').map((v) => rampartScenario(v, 'h2load')),
 ]

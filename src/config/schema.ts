@@ -134,6 +134,9 @@ export const Limits = Strict({
   headersTimeout: Duration({ default: '10s', description: 'Time for a client to send all request headers (slowloris).' }),
   requestTimeout: Duration({ default: '60s', description: 'Time for a client to send a whole request, body included.' }),
   keepAliveTimeout: Duration({ default: '5s', description: 'Idle time before a client keep-alive connection closes.' }),
+  handshakeTimeout: Duration({ default: '10s', description: 'Time for a client to complete the TLS handshake, counted from its TCP connection. Exceeded: the connection is closed.' }),
+  maxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10000, description: 'Open client connections per listener (HTTPS, HTTP). More: a new connection is closed at once, before any TLS work.' }),
+  maxConnectionsPerIp: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 256, description: 'Open client connections per listener from one address (IPv6: one /64). More: a new connection is closed at once. Peers in `trustedProxies` are only counted in `maxConnections`.' }),
 }, { default: {} })
 
 export const RequestId = Strict({

@@ -130,7 +130,11 @@ export function validateText<T>(
 
   const missingEnv: Array<{ node: YamlNode; name: string }> = []
   const fromEnv = substituteEnv(doc, env, (node, name) => missingEnv.push({ node, name }))
-  let data = doc.toJS({ maxAliasCount: 100 }) as unknown
+  let data = toData(doc)
+  if (data instanceof Error) {
+    // An alias expansion bomb ("billion laughs"): the yaml library refuses it by throwing.
+    return { ok: false, problems: [{ file, line: 1, path: '', message: `invalid YAML: ${firstLine(data.message)}`, code: 'RAMPART_ERR_CONFIG_YAML', severity: 'error' }] }
+  }
   if (missingEnv.length > 0) {
     // Values whose variable is missing hold a sentinel; their paths come out in document order, like the nodes.
     const paths = sentinelPaths(data)
@@ -163,7 +167,7 @@ export function validateText<T>(
   let valid = validate(data)
   if (!valid && retypeEnvValues(validate.errors ?? [], doc, fromEnv)) {
     // Validation converts values in place, so the second pass starts again from the (retyped) document.
-    data = doc.toJS({ maxAliasCount: 100 }) as unknown
+    data = toData(doc)
     valid = validate(data)
   }
   if (!valid) {
@@ -212,6 +216,15 @@ export function validateText<T>(
   }
   if (problems.length > 0) return { ok: false, problems: sortProblems([...problems, ...warnings]) }
   return { ok: true, config: deepFreeze(config), warnings, locate: (p) => locate(p) }
+}
+
+/** The document as plain data, or the error the yaml library throws when aliases expand too much. */
+function toData(doc: Document): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 100 }) as unknown
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err))
+  }
 }
 
 function firstLine(s: string): string {

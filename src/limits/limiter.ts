@@ -23,6 +23,7 @@ import { compileFieldSpec, type FieldSpec } from '../body/fields.js'
 import type { Store, RateLimitResult } from '../store/types.js'
 import type { RateLimitsConfig } from '../config/sections/rate-limits.js'
 import { compileMatch, type Matcher } from './match.js'
+import { LocalAllowance } from './allowance.js'
 import { compileKey, subjectsOf, type CompiledKey, type KeyInput } from './key.js'
 import { policyItem, type AdvertisedLimit } from './headers.js'
 import { compileLimitAnswer, buildLimitAnswer, type CompiledLimitAnswer, type HttpAnswer } from './answer.js'
@@ -45,6 +46,8 @@ export interface CompiledLimit {
   readonly advertise: boolean
   /** `"name";q=..;w=..`, precomputed. */
   readonly policy: string
+  /** Local reservations (`localBatch` > 1), else every request asks the store. */
+  readonly allowance: LocalAllowance | undefined
 }
 
 export type DecisionReason =
@@ -95,9 +98,11 @@ const NONE: CompiledLimit[] = []
 const STORE_DOWN_RETRY_MS = 1000
 
 export function compileRateLimits(config: RateLimitsConfig, options: CompileRateLimitsOptions): RateLimiter {
+  const store = options.store
   const limits: CompiledLimit[] = config.map((c, index) => {
     const key = compileKey(c.key, options.keySecret)
     const answer = compileLimitAnswer(c.answer)
+    const batch = c.localBatch ?? 1
     return Object.freeze({
       name: c.name,
       index,
@@ -112,10 +117,15 @@ export function compileRateLimits(config: RateLimitsConfig, options: CompileRate
       answer,
       advertise: c.mode === 'enforce' && c.headers && answer.kind === 'refuse',
       policy: policyItem(c.name, c.limit, c.per),
+      allowance: batch > 1 ? new LocalAllowance((q) => store.rateLimit(q), { batch }) : undefined,
     })
   })
   const bodyFields = compileFieldSpec(limits.flatMap((l) => l.key.bodyFields))
-  const store = options.store
+
+  const count = (limit: CompiledLimit, subject: string, now: number): Promise<RateLimitResult> => {
+    const q = { name: limit.name, subject, limit: limit.limit, windowMs: limit.windowMs, now }
+    return limit.allowance !== undefined ? limit.allowance.take(q) : store.rateLimit(q)
+  }
 
   const decision = (
     limit: CompiledLimit, action: 'pass' | 'block', reason: DecisionReason,
@@ -144,11 +154,9 @@ export function compileRateLimits(config: RateLimitsConfig, options: CompileRate
     let result: RateLimitResult
     try {
       if (subjects.length === 1) {
-        result = await store.rateLimit({ name: limit.name, subject: subjects[0]!, limit: limit.limit, windowMs: limit.windowMs, now: input.now })
+        result = await count(limit, subjects[0]!, input.now)
       } else {
-        const all = await Promise.all(subjects.map((subject) =>
-          store.rateLimit({ name: limit.name, subject, limit: limit.limit, windowMs: limit.windowMs, now: input.now })))
-        result = worst(all)
+        result = worst(await Promise.all(subjects.map((subject) => count(limit, subject, input.now))))
       }
     } catch (err) {
       const error = err instanceof RampartError ? err : new RampartError('RAMPART_ERR_STORE_UNAVAILABLE', String((err as Error)?.message ?? err), { cause: err })

@@ -20,6 +20,10 @@
  * Refused requests are not counted: a client that keeps retrying recovers as soon as its earlier requests age out,
  * and shadow mode counts exactly what enforce mode would.
  *
+ * Reservations. `want > 1` asks for several requests' worth at once (a local allowance, `./allowance.ts`): as many as
+ * fit are granted, `min(want, floor(limit − estimate))`, and counted like that many requests. With `want = 1` this is
+ * exactly the single-request rule above.
+ *
  * Pure. The Redis backend runs the same arithmetic in Lua (`src/store/lua.ts`); `test/store/behaviour.test.ts` runs
  * one table against both, so any divergence fails.
  */
@@ -33,6 +37,8 @@ export interface WindowState {
 
 export interface WindowDecision {
   readonly allowed: boolean
+  /** Requests granted and counted: 0 when refused, else 1 to `want`. */
+  readonly granted: number
   /** Requests still allowed right now (after this one, when it was allowed). */
   readonly remaining: number
   /** Milliseconds until one more request is allowed than now (`remaining` grows by one). With `remaining` 0 this is the Retry-After. */
@@ -49,7 +55,7 @@ export interface WindowDecision {
  * Clock skew: when another instance, whose clock runs ahead, already moved the state into a later window, we stay in
  * that window and treat it as just begun (the previous window weighs fully). Skew can only make us stricter.
  */
-export function slidingWindowDecide(state: WindowState | undefined, limit: number, windowMs: number, now: number): WindowDecision {
+export function slidingWindowDecide(state: WindowState | undefined, limit: number, windowMs: number, now: number, want = 1): WindowDecision {
   let idx = Math.floor(now / windowMs)
   let c = 0
   let p = 0
@@ -68,12 +74,14 @@ export function slidingWindowDecide(state: WindowState | undefined, limit: numbe
     }
   }
   const estimate = (p * (windowMs - elapsed)) / windowMs + c
-  const allowed = estimate + 1 <= limit
+  let granted = Math.min(want, Math.floor(limit - estimate))
+  if (granted < 0) granted = 0
+  const allowed = granted >= 1
   let after = estimate
   let next: WindowState | undefined
   if (allowed) {
-    c += 1
-    after = estimate + 1
+    c += granted
+    after = estimate + granted
     next = { w: idx, c, p }
   }
   let remaining = Math.floor(limit - after)
@@ -82,6 +90,7 @@ export function slidingWindowDecide(state: WindowState | undefined, limit: numbe
   if (target < 0) target = 0
   return {
     allowed,
+    granted,
     remaining,
     resetMs: waitUntilAtMost(p, c, elapsed, windowMs, target),
     next,

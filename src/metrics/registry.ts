@@ -16,6 +16,7 @@ export interface Metrics {
   setCertificateExpiry(entries: ReadonlyArray<{ hosts: readonly string[]; validTo: Date }>): void
   setStoreUp(kind: string, up: boolean): void
   setUpstreamHealthy(site: string, target: string, healthy: boolean): void
+  connectionRefused(listener: string, cap: string): void
 }
 
 const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx']
@@ -24,6 +25,10 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   const registry = new client.Registry()
   if (options.defaultMetrics !== false) client.collectDefaultMetrics({ register: registry, prefix: 'rampart_' })
 
+  const refusedConnections = new client.Counter({
+    name: 'rampart_connections_refused_total', help: 'Client connections closed at once by limits.maxConnections (cap=total) or limits.maxConnectionsPerIp (cap=per-ip).',
+    labelNames: ['listener', 'cap'] as const, registers: [registry],
+  })
   const requests = new client.Counter({
     name: 'rampart_requests_total', help: 'Requests answered, by site, status class and protocol.',
     labelNames: ['site', 'status', 'protocol'] as const, registers: [registry],
@@ -95,6 +100,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     },
     setStoreUp: (kind, up) => storeUp.labels(kind).set(up ? 1 : 0),
     setUpstreamHealthy: (site, target, healthy) => upstreamHealthy.labels(site, target).set(healthy ? 1 : 0),
+    connectionRefused: (listener, cap) => refusedConnections.labels(listener, cap).inc(),
   }
 }
 

@@ -52,7 +52,11 @@ export function parseIp(ip: string): Parsed | undefined {
 }
 
 /** Normal textual form of an address: IPv4 dotted, IPv6 RFC 5952 compact. Unparsable input comes back unchanged. */
+/** An IPv4 address in canonical dotted-quad form (no leading zeros): already normal, nothing to parse. */
+const CANONICAL_V4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/
+
 export function normalizeIp(ip: string): string {
+  if (CANONICAL_V4.test(ip)) return ip
   const parsed = parseIp(ip)
   return parsed ? parsed.toString() : ip
 }

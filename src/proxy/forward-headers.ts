@@ -1,5 +1,5 @@
 /**
- * The request headers the upstream receives. Pure; mutates the copy it is given.
+ * The request headers the upstream receives. Pure; returns a new object and leaves the client's headers as they are.
  *
  * - Hop-by-hop headers go.
  * - X-Forwarded-For/-Proto/-Host/-Port, Forwarded and X-Real-IP from an untrusted peer are dropped and set afresh;
@@ -7,7 +7,7 @@
  * - Host: the client's own by default (legacy apps build absolute links from it), or the upstream's, or a fixed value.
  * - The request id is set, so upstream logs can be joined with ours.
  */
-import { stripHopByHop } from './hop-by-hop.js'
+import { endToEndHeaders } from './hop-by-hop.js'
 
 type Headers = Record<string, string | string[] | number | undefined>
 
@@ -30,12 +30,14 @@ export function hostMode(setting: string, upstreamHost: string): HostMode {
   return { kind: 'fixed', value: setting }
 }
 
-const FORWARDING = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-real-ip'] as const
+/** Node's server answers `Expect: 100-continue` itself, and undici refuses to send it: the expectation ends here. */
+const ANSWERED_HERE: ReadonlySet<string> = new Set(['expect'])
+const FORWARDING: ReadonlySet<string> = new Set([...ANSWERED_HERE, 'forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host',
+  'x-forwarded-port', 'x-real-ip'])
 
-export function forwardRequestHeaders(headers: Headers, ctx: ForwardContext, host: HostMode): Headers {
-  stripHopByHop(headers)
+export function forwardRequestHeaders(incoming: Readonly<Headers>, ctx: ForwardContext, host: HostMode): Headers {
+  const headers = endToEndHeaders(incoming, ctx.peerTrusted ? ANSWERED_HERE : FORWARDING)
   if (!ctx.peerTrusted) {
-    for (const name of FORWARDING) if (headers[name] !== undefined) delete headers[name]
     headers['x-forwarded-for'] = ctx.remoteIp
     headers['x-forwarded-proto'] = ctx.proto
     headers['x-forwarded-host'] = ctx.host

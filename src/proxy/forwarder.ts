@@ -60,6 +60,8 @@ export interface ForwardRequest {
   readonly path: string
   readonly headers: IncomingHttpHeaders | Record<string, string | string[] | number | undefined>
   readonly body: Readable | Buffer | null
+  /** Aborts the request (the client went away): never sent if not sent yet, else its upstream connection is closed. */
+  readonly signal?: AbortSignal
 }
 
 /** Sends the request; calls back once with the response head or a classified error. */
@@ -74,6 +76,7 @@ export function sendUpstream(
       path: req.path,
       headers: req.headers as Record<string, string | string[]>,
       body: req.body,
+      signal: req.signal,
     },
     (err, data) => {
       if (err) {
@@ -98,7 +101,9 @@ export interface ClassifiedError {
 
 /** Maps undici/Node errors to catalogued codes. Errors caused by the client's request body map to 4xx. */
 export function classifyUpstreamError(err: Error): ClassifiedError {
-  const code = (err as NodeJS.ErrnoException).code ?? ''
+  // An AbortSignal's AbortError is a DOMException, whose `code` is a number.
+  const raw = (err as { code?: unknown }).code
+  const code = err.name === 'AbortError' ? 'UND_ERR_ABORTED' : typeof raw === 'string' ? raw : ''
   const tagged = (err as { rampartCode?: ErrorCode }).rampartCode
   if (tagged) return { code: tagged, kind: 'request-body', cause: err }
   switch (code) {
@@ -110,9 +115,15 @@ export function classifyUpstreamError(err: Error): ClassifiedError {
       return { code: 'RAMPART_ERR_UPSTREAM_TIMEOUT', kind: 'body-timeout', cause: err }
     case 'ECONNREFUSED':
       return { code: 'RAMPART_ERR_UPSTREAM_UNREACHABLE', kind: 'refused', cause: err }
+    case 'UND_ERR_SOCKET':
+      // undici's "bad response": an answer it will not take (an unsolicited 100 Continue, bytes with no request in
+      // flight). The upstream is there and talking: a bad response, not a reset that should eject it.
+      if (err.message === 'bad response' || err.message === 'bad upgrade') {
+        return { code: 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE', kind: 'invalid-response', cause: err }
+      }
+      return { code: 'RAMPART_ERR_UPSTREAM_UNREACHABLE', kind: 'reset', cause: err }
     case 'ECONNRESET':
     case 'EPIPE':
-    case 'UND_ERR_SOCKET':
     case 'UND_ERR_CLOSED':
       return { code: 'RAMPART_ERR_UPSTREAM_UNREACHABLE', kind: 'reset', cause: err }
     case 'ENOTFOUND':

@@ -26,7 +26,8 @@ export function compileLocationRewriter(upstreams: string | readonly string[]): 
         if (lower.startsWith(prefix)) {
           const rest = location.slice(prefix.length)
           const next = rest.charCodeAt(0)
-          if (rest === '' || next === 47 || next === 63 || next === 35) {
+          // A browser reads `\` after the authority as `/`, so it ends the origin too (never leak the internal one).
+          if (rest === '' || next === 47 || next === 63 || next === 35 || next === 92) {
             return `https://${publicHost}${rest === '' ? '/' : rest}`
           }
         }

@@ -61,8 +61,7 @@ export function handleUpgrade(
   if (denied) return refuse(denied)
 
   const site = target.site
-  const headers: Record<string, string | string[] | number | undefined> = { ...req.headers }
-  forwardRequestHeaders(headers, {
+  const headers = forwardRequestHeaders(req.headers, {
     remoteIp, peerTrusted, host: target.host, listenerPort: plan.httpsPort, proto: 'https',
     requestIdHeader: plan.requestIdHeader, requestId: reqId,
   }, site.hostMode)

@@ -13,14 +13,14 @@ import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
 import type { Plan, CompiledSite } from './plan.js'
-import { createTlsServer, type CertificateHolder, type HttpsServer } from './tls-server.js'
+import { createTlsServer, MAX_HEADER_LINES, type CertificateHolder, type HttpsServer } from './tls-server.js'
 import { resolveTarget } from './resolve.js'
 import { requestIdFor } from '../http/request-id.js'
 import { errorPage } from '../http/pages.js'
 import { normalizeIp } from '../net/cidr.js'
 import { resolveClientIp } from '../net/client-ip.js'
 import { forwardRequestHeaders } from '../proxy/forward-headers.js'
-import { stripHopByHop } from '../proxy/hop-by-hop.js'
+import { endToEndHeaders } from '../proxy/hop-by-hop.js'
 import { sendUpstream, type UpstreamHeaders, type UpstreamResponse, type ClassifiedError, type UpstreamTarget } from '../proxy/forwarder.js'
 import type { TargetState } from '../upstream/balancer.js'
 import { BodyLimit } from '../proxy/body-limit.js'
@@ -52,6 +52,10 @@ export interface RequestState {
   /** Why the request ended without an upstream answer (catalogued code), for logs and metrics. */
   errorCode: ErrorCode | undefined
   errorKind: string | undefined
+  /** Content-Length of a proxied answer, when the upstream sent one (for the access log). */
+  responseLength: number | undefined
+  /** Completion (hooks, metrics, access log) ran: once, on finish or when the response was cut. */
+  completed: boolean
 }
 
 declare module 'fastify' {
@@ -116,6 +120,16 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const plan = state.plan
     const raw = request.raw
     const headers = raw.headers
+    // Node hands over pipelined HTTP/1.1 requests at once; those behind one refused with "Connection: close" are
+    // the bytes a desync would smuggle, and must never be forwarded.
+    if ((raw.socket as RefusableSocket | null)?.[REFUSED] === true) return sendError(reply, request, 'RAMPART_ERR_HTTP_BAD_REQUEST')
+    if (raw.rawHeaders.length > 2 * MAX_HEADER_LINES ||
+        (raw.httpVersionMajor === 2 && headerListSize(raw.rawHeaders) > plan.config.limits.maxHeaderSize)) {
+      // HTTP/1.1: more lines than the parser keeps (it would drop the rest silently). HTTP/2: nghttp2 does not
+      // enforce the header list size Rampart advertises.
+      return sendError(reply, request, 'RAMPART_ERR_HTTP_HEADERS_TOO_LARGE')
+    }
+    if (countHost(raw.rawHeaders) > 1) return sendError(reply, request, 'RAMPART_ERR_HTTP_BAD_HOST')
     const target = resolveTarget(plan, raw.url ?? '', headers.host, headers[':authority'] as string | undefined)
     if (!target.ok) return sendError(reply, request, target.code)
 
@@ -144,24 +158,52 @@ export function buildGateway(options: GatewayOptions): Gateway {
       target: undefined,
       errorCode: undefined,
       errorKind: undefined,
+      responseLength: undefined,
+      completed: false,
     }
-    done()
+    // Protections, in plan order. Each may end the request with an answer; the upstream is then never contacted.
+    const guards = plan.protections.onRequest
+    if (guards.length === 0) return done()
+    runGuards(guards, 0, request, reply, done)
   })
 
-  // Protections, in plan order. Each may end the request with an answer; the upstream is then never contacted.
-  app.addHook('onRequest', async (request, reply) => {
-    const guards = state.plan.protections.onRequest
-    for (let i = 0; i < guards.length; i++) {
-      const answer = await guards[i]!.onRequest!(request, reply)
-      if (answer) return sendAnswer(reply, request, answer)
+  /**
+   * Runs `onRequest` guards from `i` on. Synchronous answers are taken synchronously; the first guard that returns a
+   * promise (a store round trip) continues the walk when it settles. No promise is made when no guard needs one.
+   */
+  function runGuards(guards: readonly Protection[], i: number, request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
+    for (; i < guards.length; i++) {
+      const result = guards[i]!.onRequest!(request, reply)
+      if (result === undefined) continue
+      if (isPromise(result)) {
+        const next = i + 1
+        result.then((answer) => {
+          try {
+            if (answer) sendAnswer(reply, request, answer)
+            else runGuards(guards, next, request, reply, done)
+          } catch (err) {
+            done(err as Error)
+          }
+        }, done)
+        return
+      }
+      return sendAnswer(reply, request, result)
     }
-  })
+    done()
+  }
 
   // Body stage: only for requests some protection wants the body of. The body is read up to the largest limit
   // asked for; the exact bytes are forwarded afterwards (the rest, if any, still streams).
-  app.addHook('preHandler', async (request, reply) => {
+  app.addHook('preHandler', (request, reply, done) => {
+    if (state.plan.protections.body.length === 0) return done()
+    bodyStage(request, reply).then((answered) => {
+      if (!answered) done()
+    }, done)
+  })
+
+  /** Reads the body prefix the protections asked for and runs their `onBody`. Resolves true when it answered. */
+  async function bodyStage(request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
     const guards = state.plan.protections.body
-    if (guards.length === 0) return
     let limit = 0
     let wanting: Protection[] | undefined
     for (const g of guards) {
@@ -171,26 +213,34 @@ export function buildGateway(options: GatewayOptions): Gateway {
         ;(wanting ??= []).push(g)
       }
     }
-    if (!wanting) return
+    if (!wanting) return false
     const stream = bodyStream(request)
     if (!stream) {
       for (const g of wanting) {
         const answer = await g.onBody!(request, EMPTY, false)
-        if (answer) return sendAnswer(reply, request, answer)
+        if (answer) {
+          sendAnswer(reply, request, answer)
+          return true
+        }
       }
-      return
+      return false
     }
     const prefix = await readBodyPrefix(stream, limit)
     if (prefix.error) {
       request.rampart.errorKind = 'request-body'
-      return sendError(reply, request, prefix.error === 'too-large' ? 'RAMPART_ERR_HTTP_BODY_TOO_LARGE' : 'RAMPART_ERR_HTTP_BAD_REQUEST')
+      sendError(reply, request, prefix.error === 'too-large' ? 'RAMPART_ERR_HTTP_BODY_TOO_LARGE' : 'RAMPART_ERR_HTTP_BAD_REQUEST')
+      return true
     }
     request.body = prefix.forward
     for (const g of wanting) {
       const answer = await g.onBody!(request, prefix.head, prefix.truncated)
-      if (answer) return sendAnswer(reply, request, answer)
+      if (answer) {
+        sendAnswer(reply, request, answer)
+        return true
+      }
     }
-  })
+    return false
+  }
 
   app.route({ method: ALL_METHODS, url: '*', handler: proxyHandler })
 
@@ -207,12 +257,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const st = request.rampart
     const site = st.site
     const raw = request.raw
-    const headers: Record<string, string | string[] | number | undefined> = {}
     const incoming = raw.headers
-    for (const name in incoming) {
-      if (name.charCodeAt(0) !== 58 /* : pseudo-header */) headers[name] = incoming[name]
-    }
-    forwardRequestHeaders(headers, {
+    const headers = forwardRequestHeaders(incoming, {
       remoteIp: st.remoteIp,
       peerTrusted: st.peerTrusted,
       host: st.host,
@@ -236,15 +282,29 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const picked = site.balancer.pick(now)
     if (!picked) {
       st.errorKind = 'no-healthy-target'
-      if (body && !Buffer.isBuffer(body)) body.resume()
+      if (body && !Buffer.isBuffer(body)) {
+        body.on('error', () => undefined) // the answer is decided; a body failing now must not escape as uncaught
+        body.resume()
+      }
       sendError(reply, request, 'RAMPART_ERR_UPSTREAM_UNAVAILABLE')
       return reply
     }
+    // A client that is gone (an HTTP/2 RST_STREAM, a closed connection) costs the upstream nothing more: a request
+    // not sent yet is never sent, one in flight is aborted and its pool connection freed. Otherwise a rapid reset
+    // turns each cancelled stream into an upstream request, and a closed session's requests hold upstream
+    // connections until sites[].timeouts.headers.
+    const abort = new AbortController()
+    if (clientGone(reply)) abort.abort()
+    else reply.raw.once('close', () => { if (!reply.raw.writableEnded) abort.abort() })
     const send = (target: TargetState<UpstreamTarget>, attempt: number): void => {
       st.target = target
       target.inFlight++
-      sendUpstream(target.target, { method: raw.method ?? 'GET', path: raw.url ?? '/', headers, body }, (err, res) => {
+      sendUpstream(target.target, { method: raw.method ?? 'GET', path: raw.url ?? '/', headers, body, signal: abort.signal }, (err, res) => {
         target.inFlight--
+        if (err && abort.signal.aborted) {
+          st.errorKind = 'client-gone'
+          return
+        }
         if (err) {
           // Refused or never connected: the request did not reach that target, so another one may take it (once),
           // provided the body can be sent again (none, or one a protection already holds in memory).
@@ -274,30 +334,70 @@ export function buildGateway(options: GatewayOptions): Gateway {
       res.body.destroy()
       return
     }
-    const h = res.headers
-    stripHopByHop(h)
-    const location = h['location']
-    if (typeof location === 'string') h['location'] = st.site.location.rewrite(location, st.host)
-    const protections = state.plan.protections
-    let headers = h
-    for (const p of protections.upstreamHeaders) headers = p.onUpstreamHeaders!(headers, request, res.statusCode) ?? headers
-    headers[state.plan.requestIdHeader] = request.id
-    try {
-      reply.code(res.statusCode)
-    } catch {
-      res.body.destroy()
+    const status = res.statusCode
+    const body = res.body
+    if (status < 100 || status > 599) {
+      body.destroy()
       st.errorKind = 'invalid-status'
       return sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
     }
-    for (const name in headers) {
-      const value = headers[name]
-      if (value !== undefined) reply.header(name, value)
+    let headers = endToEndHeaders(res.headers) as UpstreamHeaders
+    const location = headers['location']
+    if (typeof location === 'string') headers['location'] = st.site.location.rewrite(location, st.host)
+    const protections = state.plan.protections
+    for (const p of protections.upstreamHeaders) headers = p.onUpstreamHeaders!(headers, request, status) ?? headers
+    headers[state.plan.requestIdHeader] = request.id
+    const length = headers['content-length']
+    st.responseLength = typeof length === 'string' ? Number(length) : undefined
+
+    // The response is written straight to Node's response object: the head is staged with setHeader (Node sends it
+    // with the first body byte), then the body is piped as it comes. Fastify's stream sending adds two end-of-stream
+    // watchers and a header copy per request for nothing a proxy needs; its onResponse hook still runs on finish.
+    const out = reply.raw
+    try {
+      out.statusCode = status
+      for (const name in headers) {
+        const value = headers[name]
+        if (value !== undefined) out.setHeader(name, value)
+      }
+    } catch {
+      // An upstream header Node refuses to send (invalid bytes): nothing was written, so answer 502 instead.
+      dropStagedHead(out)
+      body.destroy()
+      st.errorKind = 'invalid-header'
+      return sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
     }
-    res.body.on('error', (e: Error) => {
+    if (request.raw.method === 'HEAD' || status === 204 || status === 304) {
+      // RFC 9112 §6.3: these answers end at their head, whatever the upstream wrote after it. undici drops such a
+      // connection, and calls a 304's Content-Length (the representation's size) a mismatch: neither is the client's.
+      // A 204 never has a Content-Length (RFC 9110 §8.6); HTTP/2 clients reset a stream that has one.
+      if (status === 204) out.removeHeader('content-length')
+      body.on('error', () => {}).resume()
+      reply.hijack()
+      out.end()
+      return
+    }
+    body.on('error', (e: Error) => {
       st.errorKind = `response-${(e as NodeJS.ErrnoException).code ?? 'error'}`
+      const code: ErrorCode = (e as NodeJS.ErrnoException).code === 'UND_ERR_BODY_TIMEOUT'
+        ? 'RAMPART_ERR_UPSTREAM_TIMEOUT' : 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE'
+      if (!out.headersSent) {
+        // Not a byte reached the client: drop the app's head and answer like any failed upstream.
+        dropStagedHead(out)
+        return sendError(reply, request, code)
+      }
+      // The head is out: the client gets the faithful part, then an aborted connection, or an HTTP/2 stream reset
+      // with INTERNAL_ERROR (destroying without an error resets with NO_ERROR, which reads as a complete answer).
+      st.errorCode = code
+      out.destroy(e)
     })
-    if (protections.upstreamBody.length > 0) tapResponseBody(request, res.statusCode, headers, res.body)
-    reply.send(res.body)
+    out.once('close', () => {
+      if (!body.readableEnded) body.destroy()
+      // A cut response never finishes, so Fastify never runs onResponse for it: complete it here.
+      if (!out.writableFinished) completed(request, reply)
+    })
+    if (protections.upstreamBody.length > 0) tapResponseBody(request, status, headers, body)
+    body.pipe(out as unknown as NodeJS.WritableStream)
   }
 
   /** Counts an upstream failure: metrics, and passive health for failures that say "this target is not there". */
@@ -337,7 +437,11 @@ export function buildGateway(options: GatewayOptions): Gateway {
       .header('content-type', 'text/html; charset=utf-8')
       .header('cache-control', 'no-store')
       .header(state.plan.requestIdHeader, request.id)
-    if (page.status === 400 || page.status === 414 || page.status === 431) reply.header('connection', 'close')
+    if (page.status === 400 || page.status === 414 || page.status === 431) {
+      reply.header('connection', 'close')
+      const socket = request.raw.socket as RefusableSocket | null
+      if (socket && request.raw.httpVersionMajor === 1) socket[REFUSED] = true
+    }
     for (const p of state.plan.protections.ownResponse) p.onOwnResponse!(reply, request)
     reply.send(page.body)
   }
@@ -404,6 +508,17 @@ export function buildGateway(options: GatewayOptions): Gateway {
   })
 
   app.addHook('onResponse', (request, reply, done) => {
+    completed(request, reply)
+    done()
+  })
+
+  /** Runs once per request, when its response finished or was cut: completion hooks, metrics, the access log. */
+  function completed(request: FastifyRequest, reply: FastifyReply): void {
+    const st = request.rampart as RequestState | null
+    if (st) {
+      if (st.completed) return
+      st.completed = true
+    }
     const plan = state.plan
     for (const p of plan.protections.complete) {
       try {
@@ -413,15 +528,38 @@ export function buildGateway(options: GatewayOptions): Gateway {
       }
     }
     if (metrics) {
-      const st = request.rampart as RequestState | null
       metrics.request(st?.site.name ?? '-', reply.statusCode, reply.elapsedTime / 1000, request.raw.httpVersionMajor === 2 ? 'h2' : 'h1')
     }
     if (plan.accessLog) logger.info(accessLogLine(request, reply), 'request')
-    done()
-  })
+  }
 
   if (!server) throw new Error('server factory was not called')
   return { app, server, sendAnswer }
+}
+
+/** Forgets a staged (not yet sent) upstream head, so an error page goes out without any of it. */
+function dropStagedHead(out: FastifyReply['raw']): void {
+  for (const name of out.getHeaderNames()) out.removeHeader(name)
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function'
+}
+
+const REFUSED = Symbol('rampart.refused')
+type RefusableSocket = Socket & { [REFUSED]?: true }
+
+/** HTTP/2 header list size as SETTINGS_MAX_HEADER_LIST_SIZE counts it: name + value + 32 per field. */
+function headerListSize(rawHeaders: readonly string[]): number {
+  let n = 0
+  for (let i = 0; i < rawHeaders.length; i += 2) n += rawHeaders[i]!.length + rawHeaders[i + 1]!.length + 32
+  return n
+}
+
+function countHost(rawHeaders: readonly string[]): number {
+  let n = 0
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === 4 && rawHeaders[i]!.toLowerCase() === 'host') n++
+  return n
 }
 
 function clientGone(reply: FastifyReply): boolean {
@@ -434,7 +572,7 @@ export function accessLogLine(request: FastifyRequest, reply: FastifyReply): Rec
   const st = request.rampart as RequestState | null
   const raw = request.raw
   const socket = (raw.socket ?? undefined) as (Socket & Partial<TLSSocket>) | undefined
-  const contentLength = reply.getHeader('content-length')
+  const contentLength = st?.responseLength ?? reply.getHeader('content-length')
   return {
     type: 'access',
     reqId: request.id,

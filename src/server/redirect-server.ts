@@ -3,6 +3,8 @@
  * and nothing else; a missing, malformed or foreign Host gets 400 (never an open redirect).
  * `/.well-known/acme-challenge/<token>` can be served from a webroot folder or passed to the site's upstream, so an
  * existing certbot setup keeps renewing.
+ * Client limits are the HTTPS listener's: connection caps (counted for this listener alone), header and request
+ * timeouts checked at the same interval.
  */
 import http from 'node:http'
 import { readFile } from 'node:fs/promises'
@@ -13,9 +15,10 @@ import { buildHttpsRedirect } from '../http/redirect.js'
 import { parseHostHeader } from '../http/host.js'
 import { normalizeIp } from '../net/cidr.js'
 import { forwardRequestHeaders } from '../proxy/forward-headers.js'
-import { stripHopByHop } from '../proxy/hop-by-hop.js'
+import { endToEndHeaders } from '../proxy/hop-by-hop.js'
 import { sendUpstream } from '../proxy/forwarder.js'
 import { randomUUID } from 'node:crypto'
+import { capConnections, connectionsCheckingInterval } from './tls-server.js'
 
 const ACME_PREFIX = '/.well-known/acme-challenge/'
 const ACME_TOKEN = /^[A-Za-z0-9_-]{1,256}$/
@@ -35,6 +38,7 @@ export function createRedirectServer(o: RedirectServerOptions): http.Server {
     headersTimeout: cfg.limits.headersTimeout,
     requestTimeout: cfg.limits.requestTimeout,
     keepAliveTimeout: cfg.limits.keepAliveTimeout,
+    connectionsCheckingInterval: connectionsCheckingInterval(cfg.limits),
   }, (req, res) => {
     const plan = o.state.plan
     const http_ = plan.config.listen.http
@@ -66,6 +70,7 @@ export function createRedirectServer(o: RedirectServerOptions): http.Server {
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
     socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
   })
+  capConnections(server, cfg)
   return server
 }
 
@@ -99,8 +104,7 @@ async function serveAcme(
   // upstream mode: pass the challenge to the site's app unchanged (it may run certbot --webroot itself).
   const site = plan.router.route(host.name, url.split('?')[0] ?? '/')
   if (!site) return finish(400, { 'content-type': 'text/plain' }, 'Unknown or invalid Host\n')
-  const headers: Record<string, string | string[] | number | undefined> = { ...req.headers }
-  forwardRequestHeaders(headers, {
+  const headers = forwardRequestHeaders(req.headers, {
     remoteIp: normalizeIp(req.socket.remoteAddress ?? ''), peerTrusted: false, host: req.headers.host ?? '',
     listenerPort: plan.config.listen.http.port, proto: 'http', requestIdHeader: plan.requestIdHeader, requestId: reqId,
   }, site.hostMode)
@@ -108,8 +112,8 @@ async function serveAcme(
   if (!picked) return finish(503, { 'content-type': 'text/plain' }, 'Service Unavailable\n')
   sendUpstream(picked.target, { method: req.method ?? 'GET', path: url, headers, body: null }, (err, up) => {
     if (err || !up) return finish(502, { 'content-type': 'text/plain' }, 'Bad Gateway\n')
-    stripHopByHop(up.headers)
-    for (const [k, v] of Object.entries(up.headers)) if (v !== undefined) res.setHeader(k, v)
+    const answer = endToEndHeaders(up.headers)
+    for (const k in answer) res.setHeader(k, answer[k]!)
     res.statusCode = up.statusCode
     up.body.pipe(res)
   })

@@ -14,15 +14,15 @@ import { watch, type FSWatcher } from 'node:fs'
 import type { Server as HttpServer } from 'node:http'
 import type { Http2Session } from 'node:http2'
 import type { Socket } from 'node:net'
-import { dirname } from 'node:path'
+import { basename, dirname } from 'node:path'
 import type { Logger } from 'pino'
 import { loadConfigFile, type LoadedConfig } from '../config/load.js'
 import { formatProblem, type ConfigProblem } from '../config/validate.js'
-import { buildCertificateSet, newTicketKeys, readCertificates, type CertificateSet } from '../tls/certs.js'
+import { buildCertificateSet, newTicketKeys, readCertificates, type CertificateSet, type CertificateMaterial } from '../tls/certs.js'
 import { buildGateway, type Gateway, type GatewayState } from './gateway.js'
 import { compilePlan, type Plan } from './plan.js'
 import { buildProtections, type BuiltProtections } from './protections.js'
-import { applyDefaultContext, type CertificateHolder } from './tls-server.js'
+import { applyDefaultContext, CONNECTION_REFUSED, type CertificateHolder, type ConnectionRefusal } from './tls-server.js'
 import { createRedirectServer } from './redirect-server.js'
 import { handleUpgrade } from '../proxy/websocket.js'
 import { upgradeGate } from '../protections/access.js'
@@ -134,6 +134,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     logger.debug({ code: 'RAMPART_ERR_TLS_HANDSHAKE', reason: err.code ?? err.message, remoteIp: socket.remoteAddress },
       ERRORS.RAMPART_ERR_TLS_HANDSHAKE.message)
   })
+  watchRefusals(server, 'https', logger, metrics!)
   // Upgrades bypass Fastify's hooks, so access rules and bans are asked here too (the current plan's, per upgrade).
   const gate = upgradeGate(state)
   server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, state, logger, gate))
@@ -151,6 +152,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   let httpPort: number | undefined
   if (config.listen.http.enabled) {
     redirect = createRedirectServer({ state, logger, baseDir: loaded.baseDir, ownHeaders: () => built.headerPolicy.fallback(false).own })
+    watchRefusals(redirect, 'http', logger, metrics!)
     try {
       await new Promise<void>((resolve, reject) => {
         redirect!.once('error', reject)
@@ -184,6 +186,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           for (const m of errors) logger.error({ code: 'RAMPART_ERR_TLS_RELOAD' }, `${ERRORS.RAMPART_ERR_TLS_RELOAD.message}: ${m}`)
           return { ok: false, problems: errors }
         }
+        if (sameMaterial(read.material, loaded.certificates)) return { ok: true, problems: [] }
         for (const p of read.problems) logger.warn({ code: p.code }, p.message)
         swapCertificates(buildCertificateSet(read.material, loaded.config.tls, ticketKeys))
         metrics!.setCertificateExpiry(read.material)
@@ -234,7 +237,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     logProtections(nextBuilt)
     for (const p of oldBuilt.set.all) if (p.close && !nextBuilt.set.all.includes(p)) void p.close().catch(() => {})
     const certSet = buildCertificateSet(next.loaded.certificates, next.loaded.config.tls, ticketKeys)
-    const listenBefore = JSON.stringify(loaded.config.listen)
+    const listenBefore = JSON.stringify([loaded.config.listen, loaded.config.limits])
     loaded = next.loaded
     state.plan = plan
     health = startHealthChecks(plan, logger, metrics)
@@ -242,8 +245,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     swapCertificates(certSet)
     metrics!.setCertificateExpiry(next.loaded.certificates)
     rewatch()
-    if (JSON.stringify(next.loaded.config.listen) !== listenBefore) {
-      logger.warn('listener settings changed: they take effect after a restart')
+    if (JSON.stringify([next.loaded.config.listen, next.loaded.config.limits]) !== listenBefore) {
+      logger.warn('listener or limits settings changed: they take effect after a restart')
     }
     // Pools of upstreams no longer configured are closed once their in-flight requests are done.
     for (const t of retired) void t.pool.close().catch(() => {})
@@ -258,10 +261,20 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     for (const w of watchers) w.close()
     watchers = []
     if (!loaded.config.tls.watch) return
-    const dirs = new Set(loaded.certificates.flatMap((m) => [dirname(m.certPath), dirname(m.keyPath)]))
-    for (const dir of dirs) {
+    // Folders are watched (certbot swaps symlinks and renames files, which a file watch would lose), but only events
+    // naming one of our files count: a log or anything else written next to a certificate must not reload it.
+    const files = new Map<string, Set<string>>()
+    for (const m of loaded.certificates) {
+      for (const path of [m.certPath, m.keyPath]) {
+        const names = files.get(dirname(path)) ?? new Set<string>()
+        names.add(basename(path))
+        files.set(dirname(path), names)
+      }
+    }
+    for (const [dir, names] of files) {
       try {
-        const w = watch(dir, { persistent: false }, () => {
+        const w = watch(dir, { persistent: false }, (_event, filename) => {
+          if (filename !== null && !names.has(filename.toString())) return
           clearTimeout(debounce)
           debounce = setTimeout(() => void reloadCertificates(), 500)
           debounce.unref()
@@ -361,4 +374,28 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw new RampartError('RAMPART_ERR_LIFECYCLE_LISTEN', `admin ${a.host}:${a.port}: ${(e as Error).message}`)
   }
   return runtime
+}
+
+/** Whether a fresh read found exactly the certificates and keys already served (a touch, or an unrelated event). */
+function sameMaterial(a: readonly CertificateMaterial[], b: readonly CertificateMaterial[]): boolean {
+  return a.length === b.length && a.every((m, i) => m.cert === b[i]!.cert && m.key === b[i]!.key)
+}
+
+/** How often a listener may log that its connection caps refused clients (each refusal is counted in metrics). */
+const REFUSAL_LOG_EVERY_MS = 10_000
+
+/** Counts connections refused by the caps, and warns at most every 10 s per listener with how many and the last address. */
+function watchRefusals(server: NodeJS.EventEmitter, listener: string, logger: Logger, metrics: Metrics): void {
+  let lastLog = 0
+  let unlogged = 0
+  server.on(CONNECTION_REFUSED, (r: ConnectionRefusal) => {
+    metrics.connectionRefused(listener, r.cap)
+    unlogged++
+    const now = Date.now()
+    if (now - lastLog < REFUSAL_LOG_EVERY_MS) return
+    logger.warn({ code: 'RAMPART_ERR_HTTP_TOO_MANY_CONNECTIONS', listener, cap: r.cap, ip: r.ip, refused: unlogged },
+      ERRORS.RAMPART_ERR_HTTP_TOO_MANY_CONNECTIONS.message)
+    lastLog = now
+    unlogged = 0
+  })
 }

@@ -13,11 +13,15 @@
  * KEYS of one script share a hash slot in Cluster mode (see `./keys.ts`).
  */
 
-/** KEYS[1] = window hash {w, c, p}. ARGV = limit, windowMs, now. Returns {allowed 0|1, remaining, resetMs}. */
+/**
+ * KEYS[1] = window hash {w, c, p}. ARGV = limit, windowMs, now, want (default 1).
+ * Returns {allowed 0|1, remaining, resetMs, granted}.
+ */
 export const RATE_LIMIT = `
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
+local want = tonumber(ARGV[4]) or 1
 local idx = math.floor(now / window)
 local elapsed = now - idx * window
 local c = 0
@@ -38,12 +42,14 @@ if sw then
   end
 end
 local estimate = (p * (window - elapsed)) / window + c
+local granted = math.min(want, math.floor(limit - estimate))
+if granted < 0 then granted = 0 end
 local allowed = 0
 local after = estimate
-if estimate + 1 <= limit then
+if granted >= 1 then
   allowed = 1
-  c = c + 1
-  after = estimate + 1
+  c = c + granted
+  after = estimate + granted
   redis.call('HSET', KEYS[1], 'w', idx, 'c', c, 'p', p)
   redis.call('PEXPIRE', KEYS[1], (idx + 2) * window - now)
 end
@@ -61,7 +67,7 @@ else
   local at = window - (target * window) / c
   wait = math.ceil(window - elapsed + at)
 end
-return {allowed, remaining, wait}
+return {allowed, remaining, wait, granted}
 `
 
 /**

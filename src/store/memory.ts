@@ -69,9 +69,9 @@ export class MemoryStore implements Store {
 
   async rateLimit(q: RateLimitQuery): Promise<RateLimitResult> {
     const key = this.key('ratelimit', q.name, q.subject)
-    const d = slidingWindowDecide(this.read(key, q.now)?.value as WindowState | undefined, q.limit, q.windowMs, q.now)
+    const d = slidingWindowDecide(this.read(key, q.now)?.value as WindowState | undefined, q.limit, q.windowMs, q.now, q.want)
     if (d.next) this.write(key, d.next, d.expiresAt, q.now)
-    return { allowed: d.allowed, remaining: d.remaining, resetMs: d.resetMs }
+    return { allowed: d.allowed, granted: d.granted, remaining: d.remaining, resetMs: d.resetMs }
   }
 
   async lockoutCheck(q: LockoutCheckQuery): Promise<LockoutCheckResult> {

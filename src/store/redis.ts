@@ -48,7 +48,7 @@ export interface RedisStoreOptions {
 type Reply = Array<number | string>
 
 interface RampartCommands {
-  rampartRateLimit(key: string, limit: number, windowMs: number, now: number): Promise<Reply>
+  rampartRateLimit(key: string, limit: number, windowMs: number, now: number, want: number): Promise<Reply>
   rampartLockoutCheck(k1: string, k2: string, k3: string, ...argv: Array<string | number>): Promise<Reply>
   rampartLockoutRecord(k1: string, k2: string, k3: string, ...argv: Array<string | number>): Promise<Reply>
 }
@@ -188,8 +188,8 @@ export class RedisStore implements Store {
   }
 
   async rateLimit(q: RateLimitQuery): Promise<RateLimitResult> {
-    const r = await this.call(() => this.client.rampartRateLimit(this.key('ratelimit', q.name, q.subject), q.limit, q.windowMs, q.now))
-    return { allowed: Number(r[0]) === 1, remaining: Number(r[1]), resetMs: Number(r[2]) }
+    const r = await this.call(() => this.client.rampartRateLimit(this.key('ratelimit', q.name, q.subject), q.limit, q.windowMs, q.now, q.want ?? 1))
+    return { allowed: Number(r[0]) === 1, remaining: Number(r[1]), resetMs: Number(r[2]), granted: Number(r[3]) }
   }
 
   async lockoutCheck(q: LockoutCheckQuery): Promise<LockoutCheckResult> {

@@ -22,10 +22,14 @@ export interface RateLimitQuery {
   readonly limit: number
   readonly windowMs: number
   readonly now: number
+  /** Requests' worth to reserve at once (a local allowance); default 1. As many as fit are granted. */
+  readonly want?: number
 }
 
 export interface RateLimitResult {
   readonly allowed: boolean
+  /** Requests granted and counted (0 when refused; up to `want`). */
+  readonly granted: number
   readonly remaining: number
   /** Ms until `remaining` grows by one (the Retry-After when refused). */
   readonly resetMs: number

@@ -1,10 +1,12 @@
 /**
- * Spawns throw-away `redis-server` processes for tests and benchmarks: loopback only, a free port, no persistence,
- * a temporary working directory removed on stop. Never touches any Redis the machine already runs.
+ * Spawns throw-away `redis-server` processes for tests and benchmarks: loopback only, a free port, no persistence
+ * (unless asked), a temporary working directory removed on stop. Never touches any Redis the machine already runs.
  *
- * `startRedis()` → one standalone server with `kill()` (SIGKILL, to simulate a crash) and `restart()` (same port).
- * `startRedisCluster(n)` → `n` primaries (no replicas) joined with `redis-cli --cluster create`, ready when every
- * node reports `cluster_state:ok`.
+ * `startRedis()` → one standalone server with `kill()` (SIGKILL, to simulate a crash) and `restart()` (same port,
+ * same working directory). `startRedis({ args })` adds server arguments, e.g. `--appendonly yes` for persistence
+ * that survives `restart()`, or `--enable-debug-command local` for `DEBUG SLEEP`.
+ * `startRedisCluster(n)` → `n` primaries joined with `redis-cli --cluster create`, ready when every node reports
+ * `cluster_state:ok`; `startRedisCluster(n, { replicas: r })` adds `r` replicas per primary (n × (1 + r) servers).
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { createServer, createConnection } from 'node:net'
@@ -176,10 +178,15 @@ async function serverOn(port: number, dir: string, extra: readonly string[], own
   }
 }
 
-export async function startRedis(): Promise<RedisHandle> {
+export interface RedisOptions {
+  /** Extra `redis-server` arguments; they come last, so they override the defaults (`--appendonly yes`). */
+  readonly args?: readonly string[]
+}
+
+export async function startRedis(options: RedisOptions = {}): Promise<RedisHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'rampart-redis-'))
   try {
-    return await serverOn(await freePort(), dir, [], true)
+    return await serverOn(await freePort(), dir, options.args ?? [], true)
   } catch (err) {
     await rm(dir, { recursive: true, force: true })
     throw err
@@ -200,7 +207,13 @@ async function clusterPort(taken: Set<number>): Promise<number> {
   throw new Error('no free port pair for a Redis Cluster node')
 }
 
-export async function startRedisCluster(n = 3): Promise<RedisClusterHandle> {
+export interface RedisClusterOptions {
+  /** Replicas per primary (default 0). Which server ended up a replica: ask it (`ROLE`, `CLUSTER NODES`). */
+  readonly replicas?: number
+}
+
+export async function startRedisCluster(n = 3, options: RedisClusterOptions = {}): Promise<RedisClusterHandle> {
+  const replicas = options.replicas ?? 0
   const dir = await mkdtemp(join(tmpdir(), 'rampart-redis-cluster-'))
   const servers: RedisHandle[] = []
   const stopAll = async (): Promise<void> => {
@@ -209,7 +222,7 @@ export async function startRedisCluster(n = 3): Promise<RedisClusterHandle> {
   }
   try {
     const taken = new Set<number>()
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < n * (1 + replicas); i++) {
       const port = await clusterPort(taken)
       servers.push(await serverOn(port, dir, [
         '--cluster-enabled', 'yes',
@@ -219,7 +232,7 @@ export async function startRedisCluster(n = 3): Promise<RedisClusterHandle> {
     }
     try {
       await execFileP('redis-cli', [
-        '--cluster', 'create', ...servers.map((s) => `${HOST}:${s.port}`), '--cluster-replicas', '0', '--cluster-yes',
+        '--cluster', 'create', ...servers.map((s) => `${HOST}:${s.port}`), '--cluster-replicas', String(replicas), '--cluster-yes',
       ], { timeout: 30_000 })
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('redis-cli is required: install it with `apt-get install redis-server`')
@@ -229,6 +242,14 @@ export async function startRedisCluster(n = 3): Promise<RedisClusterHandle> {
       for (const s of servers) {
         const info = await rawCommand(s.port, 'CLUSTER INFO')
         if (!info?.includes('cluster_state:ok')) return false
+      }
+      return true
+    }, 20_000)
+    // Replicas attach after the slots are assigned: wait until every node knows all of them.
+    await waitFor('every replica known to every node', async () => {
+      for (const s of servers) {
+        const nodes = await rawCommand(s.port, 'CLUSTER NODES')
+        if ((nodes?.match(/[ ,]slave /g)?.length ?? 0) < n * replicas) return false
       }
       return true
     }, 20_000)

@@ -29,7 +29,7 @@ rateLimits:
   t.ok(r.ok, r.ok ? 'valid' : r.problems.map(formatProblem).join('\n'))
   if (!r.ok) return
   const [a, b, c] = r.config.rateLimits
-  t.same(a, { name: 'per-ip', limit: 600, per: 60_000, match: {}, key: 'ip', mode: 'enforce', allow: [], answer: { status: 429 }, headers: true })
+  t.same(a, { name: 'per-ip', limit: 600, per: 60_000, localBatch: 1, match: {}, key: 'ip', mode: 'enforce', allow: [], answer: { status: 429 }, headers: true })
   t.same(b!.answer, { status: 429, pretend: { status: 200, body: '<p>Check your mail</p>', contentType: 'text/html; charset=utf-8', headers: {} } })
   t.equal(b!.per, 3_600_000)
   t.same(c!.key, ['ip', 'header:X-Api-Key'])

@@ -14,7 +14,7 @@ import type { Store } from '../../src/store/types.js'
 const T0 = 1_700_000_040_000
 
 function limit(over: Partial<RateLimitConfig> & Pick<RateLimitConfig, 'name'>): RateLimitConfig {
-  return { match: {}, key: 'ip', limit: 2, per: 60_000, mode: 'enforce', allow: [], answer: { status: 429 }, headers: true, ...over }
+  return { match: {}, key: 'ip', limit: 2, per: 60_000, localBatch: 1, mode: 'enforce', allow: [], answer: { status: 429 }, headers: true, ...over }
 }
 
 const config: RateLimitConfig[] = [

@@ -1,6 +1,7 @@
 /**
  * Two Rampart processes (`rampart start`, as operators run it) in front of one demo app share one Redis: login
- * failures spread across both lock the account on both, and one rate limit holds across both. Separate processes,
+ * failures spread across both lock the account on both, and one rate limit holds across both, also when each
+ * instance counts through a local allowance (`localBatch`). Separate processes,
  * not two runtimes in one process, so that nothing but Redis can carry state from one to the other.
  */
 import t from 'tap'
@@ -49,6 +50,7 @@ store:
   commandTimeout: 1s
 rateLimits:
   - { name: per-ip, match: { pathPrefix: /limited }, key: ip, limit: 4, per: 1m }
+  - { name: batched, match: { pathPrefix: /batched }, key: ip, limit: 10, per: 1m, localBatch: 4 }
 lockout:
   logins: [{ site: club, path: /login }]
   failure: { bodyContains: "${INVALID_CREDENTIALS_TEXT}" }
@@ -144,4 +146,27 @@ t.test('one rate limit holds across both instances', async (t) => {
   t.same(remaining.map((r) => /r=(\d+)/.exec(r)?.[1]), ['3', '2', '1', '0'], 'one budget, counted by both')
   for (const inst of [a, b]) t.equal((await request(inst, { path: '/limited', ip: '198.51.100.30' })).status, 429)
   t.equal((await request(b, { path: '/limited', ip: '198.51.100.31' })).status, 404, 'another address has its own budget')
+})
+
+t.test('with localBatch, each instance reserves in batches and together they never pass more than the limit', async (t) => {
+  const { Redis } = await import('ioredis')
+  const admin = new Redis(redis.port, '127.0.0.1', { lazyConnect: true })
+  await admin.connect()
+  t.teardown(() => admin.quit())
+  const scripts = async (): Promise<number> => {
+    const info = await admin.info('commandstats')
+    let calls = 0
+    for (const m of info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)) calls += Number(m[1])
+    return calls
+  }
+  const before = await scripts()
+  const first: number[] = []
+  for (const inst of [a, b, a, b, a, b]) first.push((await request(inst, { path: '/batched', ip: '198.51.100.40' })).status)
+  t.same(first, [404, 404, 404, 404, 404, 404], 'under the limit: all pass')
+  const used = (await scripts()) - before
+  t.ok(used < 6, `${used} store round trips for 6 requests (one reservation of 4 per instance serves several)`)
+  let passed = 6
+  for (let i = 0; i < 14; i++) if ((await request(i % 2 === 0 ? a : b, { path: '/batched', ip: '198.51.100.40' })).status === 404) passed++
+  t.ok(passed <= 10, `${passed} of 20 passed: never more than the limit of 10`)
+  t.ok(passed >= 6, 'and the budget was used, not lost')
 })

@@ -27,7 +27,7 @@ const L: LockoutLimits = {
 
 type Who = { account?: string; ip?: string; device?: string }
 type Step =
-  | { at: number; rl: { subject?: string; limit?: number }; expect: { allowed: boolean; remaining?: number; resetMs?: number } }
+  | { at: number; rl: { subject?: string; limit?: number; want?: number }; expect: { allowed: boolean; granted?: number; remaining?: number; resetMs?: number } }
   | { at: number; login: Who & { outcome: Outcome }; expect: Record<string, unknown>; expectRecord?: Record<string, unknown> }
   | { at: number; check: Who; expect: Record<string, unknown> }
   | { at: number; record: Who & { via: 'device' | 'account'; counted: boolean; outcome: Outcome }; expect: Record<string, unknown> }
@@ -57,6 +57,16 @@ const cases: Case[] = [
       // 77 s later the previous window weighs 2/3: 3 × 40/60 = 2, so one more fits.
       { at: 80_000, rl: {}, expect: { allowed: true, remaining: 0 } },
       { at: 80_001, rl: {}, expect: { allowed: false } },
+    ],
+  },
+  {
+    name: 'rate limit: a reservation (want > 1) is granted as far as it fits, and counted like that many requests',
+    steps: [
+      { at: 0, rl: { limit: 10, want: 4 }, expect: { allowed: true, granted: 4, remaining: 6 } },
+      { at: 1000, rl: { limit: 10, want: 4 }, expect: { allowed: true, granted: 4, remaining: 2 } },
+      { at: 2000, rl: { limit: 10, want: 4 }, expect: { allowed: true, granted: 2, remaining: 0 } },
+      { at: 3000, rl: { limit: 10, want: 4 }, expect: { allowed: false, granted: 0, remaining: 0 } },
+      { at: 3000, rl: { limit: 10 }, expect: { allowed: false, granted: 0 } },
     ],
   },
   {
@@ -263,7 +273,7 @@ async function runCase(t: Tap, store: Store, c: Case, id: string): Promise<void>
     const now = T0 + step.at
     const label = `step ${i} (at ${step.at})`
     if ('rl' in step) {
-      const r = await store.rateLimit({ name, subject: step.rl.subject ?? '192.0.2.1', limit: step.rl.limit ?? 3, windowMs: W, now })
+      const r = await store.rateLimit({ name, subject: step.rl.subject ?? '192.0.2.1', limit: step.rl.limit ?? 3, windowMs: W, now, want: step.rl.want })
       t.match(r, step.expect, `${label}: rate limit`)
     } else if ('login' in step) {
       const q = who(step.login)

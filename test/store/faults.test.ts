@@ -55,7 +55,7 @@ async function eventually<T>(limitMs: number, fn: () => Promise<T>): Promise<T> 
 }
 
 const limitsConfig = (onStoreError: 'open' | 'closed'): RateLimitsConfig => [{
-  name: 'per-ip', match: {}, key: 'ip', limit: 1000, per: 60_000, mode: 'enforce', allow: [], onStoreError,
+  name: 'per-ip', match: {}, key: 'ip', limit: 1000, per: 60_000, localBatch: 1, mode: 'enforce', allow: [], onStoreError,
   answer: { status: 429 }, headers: true,
 }]
 

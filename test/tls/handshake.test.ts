@@ -180,3 +180,15 @@ t.test('replacing certificate files (as certbot renewals do) reloads them withou
   t.not(after.cert!.fingerprint256, before.cert!.fingerprint256, 'new handshakes get the renewed certificate')
   t.ok(gw.logs.some((l) => l['msg'] === 'certificates reloaded'), 'the reload is logged')
 })
+
+t.test('other files written next to the certificates (logs, editor files) do not reload them', async (t) => {
+  const reloads = (): number => gw.logs.filter((l) => l['msg'] === 'certificates reloaded').length
+  const before = reloads()
+  for (let i = 0; i < 5; i++) writeFileSync(join(gw.dir, 'access.log'), `line ${i}\n`, { flag: 'a' })
+  // A certificate event would be applied after the 500 ms debounce: wait past it once, then compare.
+  await new Promise((r) => setTimeout(r, 900))
+  t.equal(reloads(), before, 'no reload for a file that is not a certificate or key')
+  const same = await gw.runtime.reloadCertificates()
+  t.equal(same.ok, true)
+  t.equal(reloads(), before, 'a reload that finds the same certificates changes and logs nothing')
+})

@@ -55,6 +55,10 @@ export const RateLimit = Strict({
   }),
   limit: Type.Integer({ minimum: 1, description: 'Requests allowed per window.' }),
   per: Duration({ description: 'Window length, e.g. `1m`, `1h` (at least 1s).' }),
+  localBatch: Type.Integer({
+    minimum: 1, maximum: 10_000, default: 1,
+    description: 'Requests\' worth reserved per store round trip and then let through locally (for up to a tenth of the window, at most 1s). 1: exact, one round trip per request. N: up to N−1 reserved but unused requests per key and instance may count, so a client can be refused that much early; the limit itself is never exceeded.',
+  }),
   mode: Enum(['enforce', 'shadow'] as const, {
     default: 'enforce',
     description: '`shadow` counts and logs what would be refused, but lets everything through and sends no headers.',
