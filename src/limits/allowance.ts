@@ -18,6 +18,7 @@
  * oldest entry is dropped (its unused reservation is then lost, which only makes the limit stricter).
  */
 import type { RateLimitQuery, RateLimitResult } from '../store/types.js'
+import type { MaybePromise } from '../maybe-promise.js'
 
 export interface AllowanceOptions {
   /** Requests' worth to reserve per store decision (> 1). */
@@ -61,13 +62,16 @@ export class LocalAllowance {
     return this.table.size
   }
 
-  /** Decides one request for `q` (its `want` is ignored): from the local reservation, or by making a new one. */
-  take(q: RateLimitQuery): Promise<RateLimitResult> {
+  /**
+   * Decides one request for `q` (its `want` is ignored): from the local reservation, synchronously, or by making a
+   * new one (a promise).
+   */
+  take(q: RateLimitQuery): MaybePromise<RateLimitResult> {
     const key = `${q.name}\u0000${q.subject}`
     const r = this.table.get(key)
     if (r !== undefined) {
       const local = this.fromReservation(r, q.now)
-      if (local !== undefined) return Promise.resolve(local)
+      if (local !== undefined) return local
       if (r.pending !== undefined) return r.pending.then(() => this.take(q))
     }
     return this.renew(key, q)

@@ -24,6 +24,7 @@ import type { Store, RateLimitResult } from '../store/types.js'
 import type { RateLimitsConfig } from '../config/sections/rate-limits.js'
 import { compileMatch, type Matcher } from './match.js'
 import { LocalAllowance } from './allowance.js'
+import { isPromise, type MaybePromise } from '../maybe-promise.js'
 import { compileKey, subjectsOf, type CompiledKey, type KeyInput } from './key.js'
 import { policyItem, type AdvertisedLimit } from './headers.js'
 import { compileLimitAnswer, buildLimitAnswer, type CompiledLimitAnswer, type HttpAnswer } from './answer.js'
@@ -79,9 +80,10 @@ export interface RateLimiter {
   /** Every body field any limit keys on (empty when no limit needs the body). */
   readonly bodyFields: FieldSpec
   matching(site: string | undefined, method: string, normalizedPath: string): CompiledLimit[]
-  decide(limit: CompiledLimit, input: DecideInput): Promise<RateLimitDecision>
+  /** Synchronous when no store round trip is needed (allow-listed, no key, a local allowance). */
+  decide(limit: CompiledLimit, input: DecideInput): MaybePromise<RateLimitDecision>
   /** Decides several limits concurrently (one round trip each, pipelined). */
-  decideAll(limits: readonly CompiledLimit[], input: DecideInput): Promise<RateLimitDecision[]>
+  decideAll(limits: readonly CompiledLimit[], input: DecideInput): MaybePromise<RateLimitDecision[]>
   /** The answer for a blocking decision; `all` are every decision of this request (for the RateLimit fields). */
   answer(decision: RateLimitDecision, all: readonly RateLimitDecision[]): HttpAnswer
 }
@@ -122,7 +124,7 @@ export function compileRateLimits(config: RateLimitsConfig, options: CompileRate
   })
   const bodyFields = compileFieldSpec(limits.flatMap((l) => l.key.bodyFields))
 
-  const count = (limit: CompiledLimit, subject: string, now: number): Promise<RateLimitResult> => {
+  const count = (limit: CompiledLimit, subject: string, now: number): MaybePromise<RateLimitResult> => {
     const q = { name: limit.name, subject, limit: limit.limit, windowMs: limit.windowMs, now }
     return limit.allowance !== undefined ? limit.allowance.take(q) : store.rateLimit(q)
   }
@@ -144,29 +146,35 @@ export function compileRateLimits(config: RateLimitsConfig, options: CompileRate
     ...(extra.failMode ? { failMode: extra.failMode } : {}),
   })
 
-  async function decide(limit: CompiledLimit, input: DecideInput): Promise<RateLimitDecision> {
+  function decide(limit: CompiledLimit, input: DecideInput): MaybePromise<RateLimitDecision> {
     if (limit.allow.size > 0 && limit.allow.has(input.ip)) return decision(limit, 'pass', 'allowlisted', undefined)
     const subjects = subjectsOf(limit.key, input)
     if (subjects === undefined) return decision(limit, 'pass', 'no-key', undefined)
     if (subjects === 'ambiguous') {
       return decision(limit, limit.mode === 'enforce' ? 'block' : 'pass', 'ambiguous', undefined, { retryAfterMs: limit.windowMs })
     }
-    let result: RateLimitResult
+    let result: MaybePromise<RateLimitResult>
     try {
-      if (subjects.length === 1) {
-        result = await count(limit, subjects[0]!, input.now)
-      } else {
-        result = worst(await Promise.all(subjects.map((subject) => count(limit, subject, input.now))))
-      }
+      result = subjects.length === 1
+        ? count(limit, subjects[0]!, input.now)
+        : Promise.all(subjects.map((subject) => count(limit, subject, input.now))).then(worst)
     } catch (err) {
-      const error = err instanceof RampartError ? err : new RampartError('RAMPART_ERR_STORE_UNAVAILABLE', String((err as Error)?.message ?? err), { cause: err })
-      const closed = limit.onStoreError === 'closed' && limit.mode === 'enforce'
-      return decision(limit, closed ? 'block' : 'pass', 'store-error', undefined, {
-        error, failMode: limit.onStoreError, retryAfterMs: closed ? STORE_DOWN_RETRY_MS : 0,
-      })
+      return storeFailure(limit, err)
     }
+    return isPromise(result) ? result.then((r) => counted(limit, r), (err: unknown) => storeFailure(limit, err)) : counted(limit, result)
+  }
+
+  function counted(limit: CompiledLimit, result: RateLimitResult): RateLimitDecision {
     if (result.allowed) return decision(limit, 'pass', 'under', result)
     return limit.mode === 'enforce' ? decision(limit, 'block', 'over', result) : decision(limit, 'pass', 'over-shadow', result)
+  }
+
+  function storeFailure(limit: CompiledLimit, err: unknown): RateLimitDecision {
+    const error = err instanceof RampartError ? err : new RampartError('RAMPART_ERR_STORE_UNAVAILABLE', String((err as Error)?.message ?? err), { cause: err })
+    const closed = limit.onStoreError === 'closed' && limit.mode === 'enforce'
+    return decision(limit, closed ? 'block' : 'pass', 'store-error', undefined, {
+      error, failMode: limit.onStoreError, retryAfterMs: closed ? STORE_DOWN_RETRY_MS : 0,
+    })
   }
 
   return {
@@ -181,7 +189,8 @@ export function compileRateLimits(config: RateLimitsConfig, options: CompileRate
     },
     decide,
     decideAll(list, input) {
-      return Promise.all(list.map((l) => decide(l, input)))
+      const all = list.map((l) => decide(l, input))
+      return all.some(isPromise) ? Promise.all(all) : all as RateLimitDecision[]
     },
     answer(d, all) {
       return buildLimitAnswer(d.limit.answer, d.retryAfterMs, all)

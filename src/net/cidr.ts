@@ -55,6 +55,11 @@ export function parseIp(ip: string): Parsed | undefined {
 /** An IPv4 address in canonical dotted-quad form (no leading zeros): already normal, nothing to parse. */
 const CANONICAL_V4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/
 
+/** Whether `ip` is an IPv4 address written canonically, as sockets report them: the common case, with no parsing. */
+export function isCanonicalIpv4(ip: string): boolean {
+  return CANONICAL_V4.test(ip)
+}
+
 export function normalizeIp(ip: string): string {
   if (CANONICAL_V4.test(ip)) return ip
   const parsed = parseIp(ip)

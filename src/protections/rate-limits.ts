@@ -35,6 +35,7 @@ import { normalizePath } from '../limits/match.js'
 import type { HttpAnswer } from '../limits/answer.js'
 import { bodyFieldStep } from './body-fields.js'
 import { ERRORS } from '../errors.js'
+import { isPromise, type MaybePromise } from '../maybe-promise.js'
 
 /** Bytes of body buffered for a body-keyed limit. A reset or contact form is a few hundred bytes. */
 export const BODY_CAP = 64 * 1024
@@ -176,11 +177,18 @@ export function compileRateLimitProtection(config: RampartConfig, ctx: StoreProt
     }
   }
 
-  /** Decides `limits` for this request; the answer of the first refusing one, if any. */
-  async function decide(request: FastifyRequest, limits: readonly CompiledLimit[], fields: ExtractedFields | undefined): Promise<Answer | undefined> {
+  /** Decides `limits` for this request; the answer of the first refusing one, if any. Synchronous when the limiter is. */
+  function decide(request: FastifyRequest, limits: readonly CompiledLimit[], fields: ExtractedFields | undefined): MaybePromise<Answer | undefined> {
     const st = request.rampart
     const input = { ip: st.clientIp, headers: request.raw.headers, fields, now: now() }
-    const decisions = limits.length === 1 ? [await limiter.decide(limits[0]!, input)] : await limiter.decideAll(limits, input)
+    const decided = limits.length === 1 ? limiter.decide(limits[0]!, input) : limiter.decideAll(limits, input)
+    return isPromise(decided)
+      ? decided.then((d: RateLimitDecision | RateLimitDecision[]) => conclude(request, Array.isArray(d) ? d : [d]))
+      : conclude(request, Array.isArray(decided) ? decided : [decided])
+  }
+
+  function conclude(request: FastifyRequest, decisions: readonly RateLimitDecision[]): Answer | undefined {
+    const st = request.rampart
     let blocking: RateLimitDecision | undefined
     let advertise = false
     for (const d of decisions) {

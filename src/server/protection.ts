@@ -18,6 +18,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { UpstreamHeaders } from '../proxy/forwarder.js'
 import type { ErrorCode } from '../errors.js'
+import type { MaybePromise } from '../maybe-promise.js'
 
 export interface Answer {
   readonly status: number
@@ -30,7 +31,7 @@ export interface Answer {
   readonly page?: boolean
 }
 
-export type MaybePromise<T> = T | Promise<T>
+export type { MaybePromise } from '../maybe-promise.js'
 
 export interface Protection {
   readonly name: string

@@ -20,7 +20,7 @@
  * Pure: no I/O (node:crypto only).
  */
 import { createHash, createHmac } from 'node:crypto'
-import { parseIp } from '../net/cidr.js'
+import { isCanonicalIpv4, parseIp } from '../net/cidr.js'
 
 export type Protection = 'ratelimit' | 'lockout'
 
@@ -89,6 +89,7 @@ export function hashSubject(secret: string | undefined, value: string): string {
  * never inject key syntax.
  */
 export function ipSubject(ip: string): string {
+  if (isCanonicalIpv4(ip)) return ip
   const parsed = parseIp(ip)
   if (!parsed) return `x${hashSubject(undefined, ip)}`
   if (parsed.kind() === 'ipv4') return parsed.toString()

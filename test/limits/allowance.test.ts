@@ -70,11 +70,22 @@ t.test('concurrent requests for one key share one reservation', async (t) => {
   t.equal(calls.length, 2, 'the eleventh needs a new one')
 })
 
+t.test('inside a reservation the answer is synchronous: no promise, no store', async (t) => {
+  const store = new MemoryStore()
+  const a = new LocalAllowance((x) => store.rateLimit(x), { batch: 10 })
+  const first = a.take(q(T0))
+  t.ok(first instanceof Promise, 'the first request waits for the reservation')
+  await first
+  const next = a.take(q(T0 + 1))
+  t.notOk(next instanceof Promise, 'the next one is decided on the spot')
+  t.match(next, { allowed: true })
+})
+
 t.test('a store error is the caller\'s to handle, and the next request tries the store again', async (t) => {
   const store = new MemoryStore()
   let down = true
   const a = new LocalAllowance((x) => (down ? Promise.reject(new Error('store down')) : store.rateLimit(x)), { batch: 10 })
-  await t.rejects(a.take(q(T0)), /store down/)
+  await t.rejects(Promise.resolve(a.take(q(T0))), /store down/)
   down = false
   t.equal((await a.take(q(T0 + 1))).allowed, true, 'recovers without help')
 })

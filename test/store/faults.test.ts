@@ -105,7 +105,7 @@ t.test('standalone: killed during a stream of decisions, then restarted', async 
   // Protections turn the error into their onStoreError choice, fast.
   for (const mode of ['open', 'closed'] as const) {
     const limiter = compileRateLimits(limitsConfig(mode), { store, defaultOnStoreError: 'open' })
-    const d = await timed(() => limiter.decide(limiter.limits[0]!, { ip: '192.0.2.1', headers: {}, now: Date.now() }))
+    const d = await timed(async () => limiter.decide(limiter.limits[0]!, { ip: '192.0.2.1', headers: {}, now: Date.now() }))
     t.ok(d.ms <= BOUND, `rate limit (${mode}) decided in ${d.ms.toFixed(1)} ms`)
     t.match(d.value, { action: mode === 'open' ? 'pass' : 'block', reason: 'store-error', failMode: mode }, `rate limit fails ${mode}`)
     t.equal((d.value as { error?: { code: string } }).error?.code, 'RAMPART_ERR_STORE_UNAVAILABLE', 'the decision carries the store error for the log')
