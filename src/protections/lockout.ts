@@ -33,7 +33,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { randomBytes } from 'node:crypto'
 import { brotliDecompressSync, gunzipSync, inflateSync, constants as zlib } from 'node:zlib'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import type { RampartConfig } from '../config/schema.js'
 import type { Answer, Protection } from '../server/protection.js'
 import type { UpstreamHeaders } from '../proxy/forwarder.js'
@@ -119,8 +119,9 @@ export function compileLockoutProtection(config: RampartConfig, ctx: StoreProtec
   const states = new WeakMap<FastifyRequest, LoginState>()
   const pending = new Set<Promise<unknown>>()
   const answers = new WeakMap<HttpAnswer, Answer>()
-  const stripCacheControl = section.answer.mode === 'mimic' &&
-    !Object.keys(section.answer.headers).some((k) => k.toLowerCase() === 'cache-control')
+  // A mimic answer is sent like a proxied one (Answer.asUpstream): headers in the application's order, then the same
+  // response policy, so neither Rampart's own-answer headers nor their order give the lock away.
+  const mimic = section.answer.mode === 'mimic'
 
   const counters: LockoutCounters = {
     attempts: 0, refused: 0, refusedAccount: 0, refusedIp: 0, refusedAmbiguous: 0, refusedStoreDown: 0, tooLarge: 0,
@@ -148,7 +149,7 @@ export function compileLockoutProtection(config: RampartConfig, ctx: StoreProtec
   function answerOf(a: HttpAnswer): Answer {
     let out = answers.get(a)
     if (out === undefined) {
-      out = { status: a.status, headers: Object.entries(a.headers), body: a.body, code: 'RAMPART_ERR_LOCKOUT_LOCKED' }
+      out = { status: a.status, headers: Object.entries(a.headers), body: a.body, code: 'RAMPART_ERR_LOCKOUT_LOCKED', asUpstream: mimic }
       if (Object.isFrozen(a)) answers.set(a, out)
     }
     return out
@@ -272,9 +273,6 @@ export function compileLockoutProtection(config: RampartConfig, ctx: StoreProtec
     onUpstreamHeaders,
     responseBodyBytes: (request) => (states.get(request)?.phase === 'awaiting-body' ? BODY_SCAN_LIMIT : 0),
     onUpstreamBody,
-    onOwnResponse(reply: FastifyReply, request: FastifyRequest | undefined) {
-      if (stripCacheControl && request !== undefined && states.get(request)?.phase === 'answered') reply.removeHeader('cache-control')
-    },
     onComplete(request) {
       // Checked and charged, but no upstream answer came (upstream error, Rampart error page): refund the attempt.
       const s = states.get(request)

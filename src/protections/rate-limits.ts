@@ -8,8 +8,9 @@
  *   `BODY_CAP` bytes for those requests only; every other route keeps streaming. Fields come from the plan's shared
  *   body-field step (`./body-fields.ts`); the exact original bytes are still forwarded.
  * - a refusal ends the request with the limit's answer: 429 (or the configured status) with `Retry-After` and the
- *   RateLimit fields, or the configured "pretend success" answer, sent exactly as configured (Rampart's default
- *   `Cache-Control: no-store` is taken off again when the pretend answer names no Cache-Control of its own).
+ *   RateLimit fields, or the configured "pretend success" answer, sent like a proxied answer (`Answer.asUpstream`:
+ *   its headers in their order, then the same response policy, no Rampart own-answer header), so it reads as the
+ *   application's.
  * - `onUpstreamHeaders`: `RateLimit` and `RateLimit-Policy` on allowed responses for limits with `headers: true`.
  *
  * A body cut at `BODY_CAP` before a key field could be read is refused with 413 by an enforced limit: otherwise
@@ -22,7 +23,7 @@
  * `STORE_ERROR_LOG_MS` with the number of lines suppressed, so a dead Redis cannot flood the log. Shadow limits log
  * what they would have refused and let everything through.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import type { RampartConfig } from '../config/schema.js'
 import type { Answer, Protection } from '../server/protection.js'
@@ -78,8 +79,6 @@ interface RequestLimits {
   bodyLimits: CompiledLimit[] | undefined
   /** Decisions so far that advertise RateLimit fields. */
   advertised: RateLimitDecision[] | undefined
-  /** The answer sent was a pretend answer without its own Cache-Control. */
-  stripCacheControl: boolean
 }
 
 const TOO_LARGE: Answer = Object.freeze({ status: 413, body: '', page: true, code: 'RAMPART_ERR_HTTP_BODY_TOO_LARGE' })
@@ -102,20 +101,17 @@ export function compileRateLimitProtection(config: RampartConfig, ctx: StoreProt
   for (const l of limiter.limits) {
     counters[l.name] = { passed: 0, refused: 0, shadowed: 0, allowlisted: 0, noKey: 0, storeErrors: 0, tooLarge: 0 }
   }
-  // Pretend answers are frozen per limit: convert each once. Whether Rampart's default no-store must come off again.
-  const pretend = new Map<CompiledLimit, { answer: Answer; strip: boolean }>()
+  // Pretend answers are frozen per limit: convert each once.
+  const pretend = new Map<CompiledLimit, Answer>()
   for (const l of limiter.limits) {
-    if (l.answer.kind === 'pretend') {
-      const a = l.answer.answer
-      pretend.set(l, { answer: toAnswer(a), strip: a.headers['cache-control'] === undefined })
-    }
+    if (l.answer.kind === 'pretend') pretend.set(l, { ...toAnswer(l.answer.answer), asUpstream: true })
   }
   const lastStoreLog = new Map<CompiledLimit, { at: number; suppressed: number }>()
 
   function stateOf(request: FastifyRequest): RequestLimits {
     let s = states.get(request)
     if (s === undefined) {
-      s = { bodyLimits: undefined, advertised: undefined, stripCacheControl: false }
+      s = { bodyLimits: undefined, advertised: undefined }
       states.set(request, s)
     }
     return s
@@ -205,10 +201,7 @@ export function compileRateLimitProtection(config: RampartConfig, ctx: StoreProt
         answer: blocking.limit.answer.kind,
       }, ERRORS.RAMPART_ERR_RATELIMIT_EXCEEDED.message)
       const p = pretend.get(blocking.limit)
-      if (p !== undefined) {
-        if (p.strip) stateOf(request).stripCacheControl = true
-        return p.answer
-      }
+      if (p !== undefined) return p
       return toAnswer(limiter.answer(blocking, all))
     }
     if (advertise && anyAdvertised) {
@@ -272,11 +265,6 @@ export function compileRateLimitProtection(config: RampartConfig, ctx: StoreProt
     // Only the stages this config needs: the gateway skips absent ones on its hot path.
     ...(anyBody ? { bodyLimit: (request: FastifyRequest) => (states.get(request)?.bodyLimits !== undefined ? BODY_CAP : 0), onBody } : {}),
     ...(anyAdvertised ? { onUpstreamHeaders } : {}),
-    ...(pretend.size > 0 ? {
-      onOwnResponse(reply: FastifyReply, request: FastifyRequest | undefined) {
-        if (request !== undefined && states.get(request)?.stripCacheControl) reply.removeHeader('cache-control')
-      },
-    } : {}),
     describe: () => ({
       store: store.kind,
       limits: limiter.limits.map((l) => ({

@@ -453,11 +453,34 @@ export function buildGateway(options: GatewayOptions): Gateway {
   function sendAnswer(reply: FastifyReply, request: FastifyRequest, answer: Answer): void {
     if (answer.code && request.rampart) request.rampart.errorCode = answer.code
     if (answer.page && answer.code) return sendError(reply, request, answer.code)
+    if (answer.asUpstream && request.rampart) return sendAsUpstream(reply, request, answer)
     reply.code(answer.status).header('cache-control', 'no-store').header(state.plan.requestIdHeader, request.id)
     if (answer.contentType) reply.header('content-type', answer.contentType)
     for (const [k, v] of answer.headers ?? []) reply.header(k, v)
     for (const p of state.plan.protections.ownResponse) p.onOwnResponse!(reply, request)
     reply.send(answer.body)
+  }
+
+  /** An answer sent exactly the way a proxied one is (see `Answer.asUpstream`). */
+  function sendAsUpstream(reply: FastifyReply, request: FastifyRequest, answer: Answer): void {
+    const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body
+    let headers: UpstreamHeaders = {}
+    const date = new Date().toUTCString()
+    for (const [name, value] of answer.headers ?? []) headers[name] = name === 'date' ? date : value
+    if (answer.contentType !== undefined && headers['content-type'] === undefined) headers['content-type'] = answer.contentType
+    if (headers['content-length'] === undefined) headers['content-length'] = String(body.length)
+    if (headers['date'] === undefined) headers['date'] = date
+    for (const p of state.plan.protections.upstreamHeaders) headers = p.onUpstreamHeaders!(headers, request, answer.status) ?? headers
+    headers[state.plan.requestIdHeader] = request.id
+    request.rampart.responseLength = body.length
+    const out = reply.raw
+    out.statusCode = answer.status
+    for (const name in headers) {
+      const value = headers[name]
+      if (value !== undefined) out.setHeader(name, value)
+    }
+    reply.hijack()
+    out.end(body)
   }
 
   /** Lets protections see the first bytes of a response body as it streams past, without holding it back. */

@@ -29,6 +29,13 @@ export interface Answer {
   readonly code?: ErrorCode
   /** Use Rampart's standard page for `code` instead of `body`. */
   readonly page?: boolean
+  /**
+   * Send it the way a proxied answer is sent, so nothing tells it from the application's own: `headers` in their
+   * order (a `date` entry gets the current date in its place; otherwise the date follows them), then the response
+   * stage of every protection (header policy, cookies, RateLimit fields) exactly as on a proxied answer, the request
+   * id last. Without it, Rampart's own-answer headers (no-store, the request id first) mark the answer as Rampart's.
+   */
+  readonly asUpstream?: boolean
 }
 
 export type { MaybePromise } from '../maybe-promise.js'

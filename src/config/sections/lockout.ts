@@ -47,7 +47,7 @@ export const LockedAnswer = Strict({
     description: '`mimic`: answer like the application\'s own failed login (status, headers and body below), so the lock is invisible. `json`: 429 with a JSON body and Retry-After. `423`: 423 Locked with Retry-After.',
   }),
   status: Type.Optional(Type.Integer({ minimum: 200, maximum: 599, description: 'Status. Default: mimic → the first `failure.status` (or 200); json → 429; 423 → 423.' })),
-  headers: HeaderMap,
+  headers: { ...HeaderMap, description: 'Extra response headers, name → value. Mimic: the application\'s own, in its order; list `Date` (any value) where the application sends it, otherwise the current date follows these.' },
   body: Type.Optional(Type.String({ description: 'Body sent as is. Mimic: paste the application\'s failed-login page; json: a JSON text.' })),
   contentType: Type.Optional(Type.String({ minLength: 1, description: 'Content-Type. Default: text/html (mimic), application/json (json), text/plain (423).' })),
   delay: Duration({ default: '0ms', description: 'Wait this long before answering, to resemble the application\'s response time.' }),
