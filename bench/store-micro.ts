@@ -36,7 +36,7 @@ const LIMITS: LockoutLimits = {
 type Op = (store: Store, i: number) => Promise<unknown>
 
 const ops: Record<string, Op> = {
-  rateLimit: (store, i) => store.rateLimit({ name: 'bench', subject: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, limit: 1_000_000, windowMs: 60_000, now: Date.now() }),
+  rateLimit: async (store, i) => store.rateLimit({ name: 'bench', subject: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, limit: 1_000_000, windowMs: 60_000, now: Date.now() }),
   lockoutCheck: (store, i) => store.lockoutCheck({ scope: 'bench', account: `acct${i % 5000}`, ip: `10.0.${(i >> 8) & 255}.${i & 255}`, limits: LIMITS, now: Date.now() }),
 }
 

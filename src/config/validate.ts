@@ -39,9 +39,14 @@ export function formatPath(path: readonly PathSegment[]): string {
 }
 
 export function formatProblem(p: ConfigProblem): string {
-  const where = p.path ? ` ${p.path}:` : ''
+  const where = p.path ? ` ${oneLine(p.path)}:` : ''
   const tag = p.severity === 'warning' ? ' (warning)' : ''
-  return `${p.file}:${p.line}${where} ${p.message}${tag}`
+  return `${p.file}:${p.line}${where} ${oneLine(p.message)}${tag}`
+}
+
+/** One problem, one line: a key that is itself a mapping (`? {…}`) would otherwise carry its newlines into the path. */
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ')
 }
 
 /** Builds an Ajv validator for any schema built from `./types.js`. Compiled once per schema. */

@@ -38,7 +38,7 @@ interface Reservation {
   pending: Promise<void> | undefined
 }
 
-export type Reserve = (q: RateLimitQuery) => Promise<RateLimitResult>
+export type Reserve = (q: RateLimitQuery) => MaybePromise<RateLimitResult>
 
 const DEFAULT_MAX_KEYS = 10_000
 const MAX_LEASE_MS = 1000
@@ -91,7 +91,12 @@ export class LocalAllowance {
       this.table.set(key, entry)
     }
     const target = entry
-    const made = this.reserve({ ...q, want: this.batch })
+    let made: Promise<RateLimitResult>
+    try {
+      made = Promise.resolve(this.reserve({ ...q, want: this.batch }))
+    } catch (err) {
+      made = Promise.reject(err)
+    }
     target.pending = made.then(() => undefined, () => undefined)
     return made.then((result) => {
       target.pending = undefined

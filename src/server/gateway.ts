@@ -120,12 +120,18 @@ export function buildGateway(options: GatewayOptions): Gateway {
     done(null, payload)
   })
 
-  app.addHook('onRequest', (request, reply, done) => {
+  app.addHook('onRequest', function admit(request, reply, done) {
     const plan = state.plan
     const raw = request.raw
     const headers = raw.headers
-    // Node hands over pipelined HTTP/1.1 requests at once; those behind one refused with "Connection: close" are
-    // the bytes a desync would smuggle, and must never be forwarded.
+    // Node hands over pipelined HTTP/1.1 requests at once; one queued behind an answer still being written has no
+    // socket yet. It waits for its turn: if the answer before it closes the connection (a refusal, or Node's own
+    // 400 for a missing Host), the turn never comes and the request is never forwarded. Those are the bytes a
+    // desync would smuggle.
+    if (raw.httpVersionMajor === 1 && reply.raw.socket === null) {
+      reply.raw.once('socket', () => admit.call(this, request, reply, done))
+      return
+    }
     if ((raw.socket as RefusableSocket | null)?.[REFUSED] === true) return sendError(reply, request, 'RAMPART_ERR_HTTP_BAD_REQUEST')
     if (raw.rawHeaders.length > 2 * MAX_HEADER_LINES ||
         (raw.httpVersionMajor === 2 && headerListSize(raw.rawHeaders) > plan.config.limits.maxHeaderSize)) {

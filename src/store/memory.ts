@@ -67,7 +67,8 @@ export class MemoryStore implements Store {
     return e ? e.expiresAt - now : -2
   }
 
-  async rateLimit(q: RateLimitQuery): Promise<RateLimitResult> {
+  /** Synchronous: the memory store has nothing to wait for, so a limit on it makes no promise per request. */
+  rateLimit(q: RateLimitQuery): RateLimitResult {
     const key = this.key('ratelimit', q.name, q.subject)
     const d = slidingWindowDecide(this.read(key, q.now)?.value as WindowState | undefined, q.limit, q.windowMs, q.now, q.want)
     if (d.next) this.write(key, d.next, d.expiresAt, q.now)

@@ -12,6 +12,7 @@
  *   command timeout. The protections turn it into their `onStoreError` choice; stores never decide that themselves.
  * - Keys and subjects: see `./keys.ts`. Callers pass subjects already hashed where they are personal data.
  */
+import type { MaybePromise } from '../maybe-promise.js'
 import type { LockoutLimits, Outcome, Ticket, DenyReason } from '../lockout/policy.js'
 
 export interface RateLimitQuery {
@@ -119,7 +120,7 @@ export interface StoreEvent {
 export interface Store {
   readonly kind: 'memory' | 'redis'
   /** Rate-limit decision: count one request if allowed (sliding window, see `src/limits/sliding-window.ts`). */
-  rateLimit(q: RateLimitQuery): Promise<RateLimitResult>
+  rateLimit(q: RateLimitQuery): MaybePromise<RateLimitResult>
   /** Lockout gate before a login goes upstream: may refuse, otherwise charges the attempt. */
   lockoutCheck(q: LockoutCheckQuery): Promise<LockoutCheckResult>
   /** Lockout bookkeeping after the upstream answered. */

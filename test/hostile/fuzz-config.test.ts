@@ -172,3 +172,10 @@ t.test('regression: an alias expansion bomb is an invalid-YAML problem, not a th
   t.notOk(r.ok)
   t.same(r.ok ? [] : r.problems.map(formatProblem), ['bomb.yaml:1 invalid YAML: Excessive alias count indicates a resource exhaustion attack'])
 })
+
+t.test('regression: a key that is itself a mapping is reported on one line', async (t) => {
+  // Found by the text fuzzer: `? ` turns the first comment-less line into a mapping used as a key.
+  const r = validateConfigText('? {\n  a: 1\n}\n: 2\n', { file: 'key.yaml', env: {} })
+  t.equal(r.ok, false)
+  if (!r.ok) t.same(r.problems.map(formatProblem).filter((l) => l.includes('unknown key')), ["key.yaml:1 { a: 1 }: unknown key '{ a: 1 }'"])
+})

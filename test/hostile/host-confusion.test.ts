@@ -105,20 +105,25 @@ t.test('two Host header lines get 400, whatever their values and order', async (
 })
 
 t.test('HTTP/2: :authority decides, and a host header that disagrees is refused', async (t) => {
-  const h2 = async (headers: Record<string, string>): Promise<{ status: number | undefined; a: string[]; b: string[] }> => {
+  const h2 = async (headers: Record<string, string>): Promise<{ status: number | undefined; error?: string; a: string[]; b: string[] }> => {
     upA.reset()
     upB.reset()
     const r = await h2Exchange(target('a.test'), { ':path': '/where', ...headers })
     await barrier(target('a.test'), 'a.test', upA)
     await barrier(target('b.test'), 'b.test', upB)
     const where = (up: RawUpstream): string[] => up.requests.filter((q) => q.target === '/where').map((q) => q.headers.find(([n]) => n === 'host')?.[1] ?? '')
-    return { status: r.status, a: where(upA), b: where(upB) }
+    return { status: r.status, ...(r.error === undefined ? {} : { error: r.error }), a: where(upA), b: where(upB) }
   }
   t.same(await h2({ ':authority': 'a.test', host: 'a.test' }), { status: 200, a: ['a.test'], b: [] }, 'agreeing host: served')
   t.same(await h2({ ':authority': 'b.test' }), { status: 200, a: [], b: ['b.test'] }, 'the other site\'s authority on an a.test connection: upstream B')
   t.same(await h2({ ':authority': 'a.test:443' }), { status: 200, a: ['a.test:443'], b: [] }, 'authority with a port')
   t.same(await h2({ ':authority': 'a.test', host: 'b.test' }), { status: 400, a: [], b: [] }, 'disagreeing host: 400, nothing upstream')
   t.same(await h2({ ':authority': 'a.test', host: 'evil.test' }), { status: 400, a: [], b: [] }, 'foreign host header: 400')
-  t.same(await h2({ ':authority': 'user@a.test' }), { status: 400, a: [], b: [] }, 'userinfo: 400')
+  // Node 24's HTTP/2 layer refuses this :authority itself (the stream is reset before Rampart sees it); Node 20
+  // hands it over and Rampart answers 400. Either way nothing reaches an upstream.
+  const userinfo = await h2({ ':authority': 'user@a.test' })
+  t.ok(userinfo.status === 400 || (userinfo.status === undefined && userinfo.error !== undefined),
+    `userinfo: 400, or the stream refused (status ${userinfo.status}, error ${userinfo.error})`)
+  t.same([userinfo.a, userinfo.b], [[], []], 'userinfo: nothing upstream')
   t.same(await h2({ ':authority': 'evil.test' }), { status: 421, a: [], b: [] }, 'unknown authority: 421')
 })

@@ -11,7 +11,7 @@ import type { RateLimitQuery, RateLimitResult } from '../../src/store/types.js'
 const T0 = 1_700_000_040_000
 const W = 60_000
 
-function counted(store: MemoryStore): { reserve: (q: RateLimitQuery) => Promise<RateLimitResult>; calls: RateLimitQuery[] } {
+function counted(store: MemoryStore): { reserve: (q: RateLimitQuery) => RateLimitResult; calls: RateLimitQuery[] } {
   const calls: RateLimitQuery[] = []
   return { calls, reserve: (q) => { calls.push(q); return store.rateLimit(q) } }
 }

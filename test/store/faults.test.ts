@@ -14,7 +14,7 @@ import { compileLockout } from '../../src/lockout/lockout.js'
 import { createAuditHub, type LockoutAuditEvent } from '../../src/lockout/audit.js'
 import type { RateLimitsConfig } from '../../src/config/sections/rate-limits.js'
 import type { LockoutConfig } from '../../src/config/sections/lockout.js'
-import type { Store } from '../../src/store/types.js'
+import type { RateLimitResult, Store } from '../../src/store/types.js'
 import { startRedis, startRedisCluster } from '../helpers/redis.js'
 
 const COMMAND_TIMEOUT = 100
@@ -71,7 +71,7 @@ const lockoutConfig = (onStoreError: 'open' | 'closed'): LockoutConfig => ({
   maxBody: 65_536,
 })
 
-const rl = (store: Store, i: number) =>
+const rl = async (store: Store, i: number): Promise<RateLimitResult> =>
   store.rateLimit({ name: 'stream', subject: `198.51.100.${i % 250}`, limit: 1_000_000, windowMs: 60_000, now: Date.now() })
 
 t.test('standalone: killed during a stream of decisions, then restarted', async (t) => {

@@ -67,5 +67,5 @@ t.test('createStore picks the backend from the config', async (t) => {
   t.ok(redis instanceof RedisStore, 'a URL gives a Redis store')
   t.equal(redis.key('ratelimit', 'a', 'b'), 'rampart:ratelimit:a:b', 'no hash tags outside Cluster')
   t.not(redis.status(), 'ready', 'nothing listens there')
-  await t.rejects(redis.rateLimit(q('x', T0)), { code: 'RAMPART_ERR_STORE_UNAVAILABLE' }, 'decisions fail fast instead of queueing')
+  await t.rejects(Promise.resolve(redis.rateLimit(q('x', T0))), { code: 'RAMPART_ERR_STORE_UNAVAILABLE' }, 'decisions fail fast instead of queueing')
 })
