@@ -351,25 +351,18 @@ export function buildGateway(options: GatewayOptions): Gateway {
       st.errorKind = 'invalid-status'
       return sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
     }
-    let headers = endToEndHeaders(res.headers) as UpstreamHeaders
+    const headers = endToEndHeaders(res.headers) as UpstreamHeaders
     const location = headers['location']
     if (typeof location === 'string') headers['location'] = st.site.location.rewrite(location, st.host)
     const protections = state.plan.protections
-    for (const p of protections.upstreamHeaders) headers = p.onUpstreamHeaders!(headers, request, status) ?? headers
-    headers[state.plan.requestIdHeader] = request.id
-    const length = headers['content-length']
-    st.responseLength = typeof length === 'string' ? Number(length) : undefined
 
     // The response is written straight to Node's response object: the head is staged with setHeader (Node sends it
     // with the first body byte), then the body is piped as it comes. Fastify's stream sending adds two end-of-stream
     // watchers and a header copy per request for nothing a proxy needs; its onResponse hook still runs on finish.
     const out = reply.raw
+    let staged: UpstreamHeaders
     try {
-      out.statusCode = status
-      for (const name in headers) {
-        const value = headers[name]
-        if (value !== undefined) out.setHeader(name, value)
-      }
+      staged = stageHead(request, reply, status, headers)
     } catch {
       // An upstream header Node refuses to send (invalid bytes): nothing was written, so answer 502 instead.
       dropStagedHead(out)
@@ -406,7 +399,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       // A cut response never finishes, so Fastify never runs onResponse for it: complete it here.
       if (!out.writableFinished) completed(request, reply)
     })
-    if (protections.upstreamBody.length > 0) tapResponseBody(request, status, headers, body)
+    if (protections.upstreamBody.length > 0) tapResponseBody(request, status, staged, body)
     body.pipe(out as unknown as NodeJS.WritableStream)
   }
 
@@ -470,23 +463,36 @@ export function buildGateway(options: GatewayOptions): Gateway {
   /** An answer sent exactly the way a proxied one is (see `Answer.asUpstream`). */
   function sendAsUpstream(reply: FastifyReply, request: FastifyRequest, answer: Answer): void {
     const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body
-    let headers: UpstreamHeaders = {}
+    const headers: UpstreamHeaders = {}
     const date = new Date().toUTCString()
     for (const [name, value] of answer.headers ?? []) headers[name] = name === 'date' ? date : value
     if (answer.contentType !== undefined && headers['content-type'] === undefined) headers['content-type'] = answer.contentType
     if (headers['content-length'] === undefined) headers['content-length'] = String(body.length)
     if (headers['date'] === undefined) headers['date'] = date
-    for (const p of state.plan.protections.upstreamHeaders) headers = p.onUpstreamHeaders!(headers, request, answer.status) ?? headers
+    stageHead(request, reply, answer.status, headers)
+    reply.hijack()
+    reply.raw.end(body)
+  }
+
+  /**
+   * The response stage every answer in the application's name goes through, proxied or sent as if: the protections'
+   * `onUpstreamHeaders` (lockout outcome, RateLimit fields, header policy, cookies), the request id last, then the
+   * head staged on Node's response (sent with the first body byte). Returns the headers staged. Throws when Node
+   * refuses a header (invalid bytes); whatever was staged is then still on the response.
+   */
+  function stageHead(request: FastifyRequest, reply: FastifyReply, status: number, upstream: UpstreamHeaders): UpstreamHeaders {
+    let headers = upstream
+    for (const p of state.plan.protections.upstreamHeaders) headers = p.onUpstreamHeaders!(headers, request, status) ?? headers
     headers[state.plan.requestIdHeader] = request.id
-    request.rampart.responseLength = body.length
+    const length = headers['content-length']
+    request.rampart.responseLength = typeof length === 'string' ? Number(length) : undefined
     const out = reply.raw
-    out.statusCode = answer.status
+    out.statusCode = status
     for (const name in headers) {
       const value = headers[name]
       if (value !== undefined) out.setHeader(name, value)
     }
-    reply.hijack()
-    out.end(body)
+    return headers
   }
 
   /** Lets protections see the first bytes of a response body as it streams past, without holding it back. */
