@@ -9,21 +9,17 @@
  * success, on error, and on SIGINT/SIGTERM. Prints the Markdown table on stdout (progress goes to stderr) and
  * writes the full results as JSON to bench/results/<timestamp>.json.
  */
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
-import { rmSync } from 'node:fs'
-import { tmpdir, cpus, totalmem, release } from 'node:os'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { cpus, totalmem, release } from 'node:os'
 import { parseArgs } from 'node:util'
 import { generateBenchCertificate } from './lib/certs.js'
 import { measureLoad, H2_STREAMS } from './lib/load.js'
 import { procAvailable, clockTicksPerSecond } from './lib/cpu.js'
-import { probe, stopAllChildren, killAllChildrenNow, type Child } from './lib/child.js'
-import { SCENARIOS, TargetUnavailable, findExecutable, startSharedUpstream, type Scenario, type RunningTarget } from './lib/targets.js'
+import { findExecutable, probe, stopAllChildren } from './lib/child.js'
+import { inScratchRun, writeResults } from './lib/run-scope.js'
+import { SCENARIOS, TargetUnavailable, startSharedUpstream, type Scenario, type RunningTarget } from './lib/targets.js'
 import { computeRatios, formatNotes, formatTable, type Row } from './lib/report.js'
 import { BENCH_PAGE_MARKER } from './lib/page.js'
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 /** Time a target gets to start, and slack per scenario for probes, stop and the load client's own teardown. */
 const STARTUP_BUDGET_SEC = 20
 const SLACK_PER_SCENARIO_SEC = 15
@@ -160,33 +156,11 @@ async function main(): Promise<number> {
   const budgetSec = scenarios.length * (opts.warmupSec + opts.durationSec + STARTUP_BUDGET_SEC + SLACK_PER_SCENARIO_SEC) + 30
   log(`${scenarios.length} scenarios, ${opts.durationSec} s each (+${opts.warmupSec} s warm-up), ${opts.connections} connections; at most ${budgetSec} s`)
 
-  const tmpDir = await mkdtemp(join(tmpdir(), 'rampart-bench-'))
-  let upstream: Child | undefined
-  const cleanup = async (): Promise<void> => {
-    await stopAllChildren()
-    await rm(tmpDir, { recursive: true, force: true })
-  }
-  const onSignal = (signal: NodeJS.Signals): void => {
-    log(`${signal}: stopping`)
-    cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
-  }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
-  process.once('exit', () => {
-    killAllChildrenNow()
-    rmSync(tmpDir, { recursive: true, force: true })
-  })
-  const watchdog = setTimeout(() => {
-    log(`the run exceeded its ${budgetSec} s budget: stopping`)
-    cleanup().finally(() => process.exit(1))
-  }, budgetSec * 1000)
-  watchdog.unref()
-
-  try {
+  return inScratchRun('rampart-bench', budgetSec, log, async (tmpDir) => {
     const startedAt = new Date()
     const cert = await generateBenchCertificate(tmpDir)
     const shared = await startSharedUpstream(tmpDir)
-    upstream = shared.child
+    const upstream = shared.child
     const ctx = { tmpDir, cert, upstream: { port: shared.port, pid: shared.child.pid } }
 
     const rows: Row[] = []
@@ -205,23 +179,17 @@ async function main(): Promise<number> {
     process.stdout.write(`\n${header.join('\n')}\n\n${formatTable(rows, ratios)}\n`)
     if (notes.length > 0) process.stdout.write(`\n${notes.map((n) => `- ${n}`).join('\n')}\n`)
 
-    const resultsDir = join(REPO_ROOT, 'bench', 'results')
-    await mkdir(resultsDir, { recursive: true })
-    const file = join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
-    await writeFile(file, `${JSON.stringify({
+    const file = await writeResults('', startedAt, {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       command: `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
       options: { durationSec: opts.durationSec, connections: opts.connections, warmupSec: opts.warmupSec, h2Streams: H2_STREAMS },
       machine: { node: process.version, kernel: release(), cpus: cpu.length, cpuModel: cpu[0]?.model.trim(), totalMemBytes: totalmem(), clockTicks: clockTicksPerSecond() },
       rows: rows.map((row) => ({ ...row, ratios: ratios.get(row.id) ?? null })),
-    }, null, 2)}\n`)
+    })
     log(`\nresults written to ${file}`)
     return rows.some((r) => r.status === 'failed') ? 1 : 0
-  } finally {
-    clearTimeout(watchdog)
-    await cleanup()
-  }
+  })
 }
 
 main().then((code) => process.exit(code), async (err: unknown) => {

@@ -31,18 +31,16 @@
  * error, SIGINT and SIGTERM. The Markdown summary goes to stdout, progress to stderr, and the full results to
  * bench/results/soak-<mode>-<timestamp>.json (git ignores bench/results/). Exit 0 pass, 1 fail or error.
  */
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { rmSync } from 'node:fs'
-import { tmpdir, cpus, totalmem, release } from 'node:os'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { readFile } from 'node:fs/promises'
+import { cpus, totalmem, release } from 'node:os'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { generateBenchCertificate, type BenchCertificate } from './lib/certs.js'
-import { stopAllChildren, killAllChildrenNow } from './lib/child.js'
+import { stopAllChildren } from './lib/child.js'
+import { inScratchRun, writeResults } from './lib/run-scope.js'
 import { RssSampler, procAvailable, treeUsage } from './lib/cpu.js'
 import { startSharedUpstream } from './lib/targets.js'
-import { SoakRedis, redisCommand } from './lib/soak-redis.js'
+import { BenchRedis, redisCommand } from './lib/redis.js'
 import { startAllOnRampart, type SoakTarget } from './lib/soak-target.js'
 import { startH1Load } from './lib/soak-autocannon.js'
 import { startH2Load } from './lib/soak-h2.js'
@@ -51,7 +49,6 @@ import { flatnessFailures, rssTrend, soakFailures, type Liveness } from './lib/s
 import { summarizeLog } from './lib/soak-log.js'
 import { formatFlatness, formatSoak, type CurvePoint } from './lib/soak-report.js'
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const SAMPLE_MS = 10_000
 const SLACK_SEC = 180
 const SOAK = { h1Rate: 400, h1Connections: 20, h2Rate: 100, h2Sessions: 4, redisDownMs: 5000 } as const
@@ -95,7 +92,7 @@ const log = (line: string): void => {
 
 interface Running {
   readonly cert: BenchCertificate
-  readonly redis: SoakRedis
+  readonly redis: BenchRedis
   readonly target: SoakTarget
 }
 
@@ -230,35 +227,15 @@ async function main(): Promise<number> {
   if (!procAvailable()) throw new Error('the soak reads memory and CPU time from /proc and runs on Linux only')
   const runSec = opts.mode === 'soak' ? opts.minutes * 60 : opts.limitMinutes * 60
   const budgetSec = runSec + SLACK_SEC
-  const tmpDir = await mkdtemp(join(tmpdir(), 'rampart-soak-'))
-  const cleanup = async (): Promise<void> => {
-    await stopAllChildren()
-    await rm(tmpDir, { recursive: true, force: true })
-  }
-  const onSignal = (signal: NodeJS.Signals): void => {
-    log(`${signal}: stopping`)
-    cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
-  }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
-  process.once('exit', () => {
-    killAllChildrenNow()
-    rmSync(tmpDir, { recursive: true, force: true })
-  })
-  const watchdog = setTimeout(() => {
-    log(`the run exceeded its ${budgetSec} s budget: stopping`)
-    cleanup().finally(() => process.exit(1))
-  }, budgetSec * 1000)
-  watchdog.unref()
-
-  try {
+  return inScratchRun('rampart-soak', budgetSec, log, async (tmpDir) => {
     const startedAt = new Date()
     log(opts.mode === 'soak'
       ? `soak: ${opts.minutes} min of fixed-rate HTTP/1.1 + HTTP/2 load, Redis restarted twice; at most ${budgetSec} s`
       : `flatness: ${opts.requests} requests, at most ${opts.limitMinutes} min of load; at most ${budgetSec} s`)
     const cert = await generateBenchCertificate(tmpDir)
     const upstream = await startSharedUpstream(tmpDir)
-    const redis = await SoakRedis.create(tmpDir)
+    const redis = await BenchRedis.create(tmpDir)
+    if (redis === undefined) throw new Error('redis-server not installed: apt-get install redis-server')
     await redis.start()
     const target = await startAllOnRampart(tmpDir, cert, upstream.port, redis.url)
     log(`Rampart all on: pid ${target.rampart.pid}, ${target.url}; Redis on port ${redis.port}`)
@@ -266,10 +243,7 @@ async function main(): Promise<number> {
     const outcome = opts.mode === 'soak' ? await runSoak(run, opts.minutes) : await runFlatness(run, opts.requests, opts.limitMinutes)
     process.stdout.write(`\n${outcome.text}\n`)
 
-    const resultsDir = join(REPO_ROOT, 'bench', 'results')
-    await mkdir(resultsDir, { recursive: true })
-    const file = join(resultsDir, `soak-${opts.mode}-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
-    await writeFile(file, `${JSON.stringify({
+    const file = await writeResults(`soak-${opts.mode}-`, startedAt, {
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
       command: `node dist/bench/soak.js ${process.argv.slice(2).join(' ')}`.trim(),
@@ -277,13 +251,10 @@ async function main(): Promise<number> {
       machine: { node: process.version, kernel: release(), cpus: cpus().length, cpuModel: cpus()[0]?.model.trim(), totalMemBytes: totalmem() },
       passed: outcome.failures.length === 0,
       ...outcome.json as Record<string, unknown>,
-    }, null, 2)}\n`)
+    })
     log(`\nresults written to ${file}`)
     return outcome.failures.length === 0 ? 0 : 1
-  } finally {
-    clearTimeout(watchdog)
-    await cleanup()
-  }
+  })
 }
 
 main().then((code) => process.exit(code), async (err: unknown) => {

@@ -9,7 +9,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { openSync, closeSync, fstatSync, readSync } from 'node:fs'
+import { accessSync, constants, openSync, closeSync, fstatSync, readSync } from 'node:fs'
+import { delimiter, join } from 'node:path'
 import net from 'node:net'
 import https from 'node:https'
 import http from 'node:http'
@@ -179,4 +180,20 @@ export async function waitUntilServing(child: Child, url: string, hostHeader: st
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   throw new Error(`${child.name} did not serve ${url} within ${timeoutMs} ms (${lastError}): ${child.output() || 'no output'}`)
+}
+
+/** Finds an executable on PATH; `extraDirs` covers sbin directories that a non-root PATH often lacks. */
+export function findExecutable(name: string, extraDirs: readonly string[] = []): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), ...extraDirs]
+  for (const dir of dirs) {
+    if (dir === '') continue
+    const candidate = join(dir, name)
+    try {
+      accessSync(candidate, constants.X_OK)
+      return candidate
+    } catch {
+      // not here
+    }
+  }
+  return undefined
 }

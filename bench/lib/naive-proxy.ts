@@ -9,35 +9,22 @@
  * No logging. It is the baseline that shows what the gateway's own work costs on top of the same stack.
  */
 import { readFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
 import Fastify from 'fastify'
 import helmet from '@fastify/helmet'
 import httpProxy from '@fastify/http-proxy'
+import { parseProxyArgs } from './script.js'
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string', default: '127.0.0.1' },
-      upstream: { type: 'string' },
-      cert: { type: 'string' },
-      key: { type: 'string' },
-    },
-  })
-  const port = Number(values.port)
-  if (!Number.isInteger(port) || port <= 0) throw new Error('--port is required')
-  if (values.upstream === undefined || values.cert === undefined || values.key === undefined) {
-    throw new Error('--upstream, --cert and --key are required')
-  }
+  const args = parseProxyArgs()
 
   const app = Fastify({
     logger: false,
-    https: { cert: readFileSync(values.cert), key: readFileSync(values.key) },
+    https: { cert: readFileSync(args.cert), key: readFileSync(args.key) },
     keepAliveTimeout: 65_000,
   })
   await app.register(helmet)
   await app.register(httpProxy, {
-    upstream: values.upstream,
+    upstream: args.upstream,
     undici: { connections: 64, pipelining: 1, keepAliveTimeout: 60_000 },
     replyOptions: {
       rewriteHeaders: (headers) => {
@@ -46,8 +33,8 @@ async function main(): Promise<void> {
       },
     },
   })
-  await app.listen({ port, host: values.host })
-  process.stdout.write(`naive proxy listening on https://${values.host}:${port} → ${values.upstream}\n`)
+  await app.listen({ port: args.port, host: args.host })
+  process.stdout.write(`naive proxy listening on https://${args.host}:${args.port} → ${args.upstream}\n`)
   const stop = (): void => {
     app.close().then(() => process.exit(0), () => process.exit(1))
   }

@@ -11,8 +11,8 @@
  */
 import https from 'node:https'
 import { readFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
+import { parseProxyArgs, stopOnSignals } from './script.js'
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'server', 'x-powered-by'])
 const SECURITY: ReadonlyArray<[string, string]> = [
@@ -23,23 +23,10 @@ const SECURITY: ReadonlyArray<[string, string]> = [
 ]
 
 function main(): void {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string', default: '127.0.0.1' },
-      upstream: { type: 'string' },
-      cert: { type: 'string' },
-      key: { type: 'string' },
-    },
-  })
-  const port = Number(values.port)
-  if (!Number.isInteger(port) || port <= 0) throw new Error('--port is required')
-  if (values.upstream === undefined || values.cert === undefined || values.key === undefined) {
-    throw new Error('--upstream, --cert and --key are required')
-  }
-  const pool = new Pool(values.upstream, { connections: 64, pipelining: 1, keepAliveTimeout: 60_000 })
+  const args = parseProxyArgs()
+  const pool = new Pool(args.upstream, { connections: 64, pipelining: 1, keepAliveTimeout: 60_000 })
 
-  const server = https.createServer({ cert: readFileSync(values.cert), key: readFileSync(values.key) }, (req, res) => {
+  const server = https.createServer({ cert: readFileSync(args.cert), key: readFileSync(args.key) }, (req, res) => {
     const headers: Record<string, string | string[] | undefined> = {}
     for (const name in req.headers) if (!HOP_BY_HOP.has(name)) headers[name] = req.headers[name]
     headers['x-forwarded-for'] = req.socket.remoteAddress ?? ''
@@ -59,15 +46,10 @@ function main(): void {
     })
   })
   server.keepAliveTimeout = 65_000
-  server.listen(port, values.host, () => {
-    process.stdout.write(`node proxy listening on https://${values.host}:${port} → ${values.upstream}\n`)
+  server.listen(args.port, args.host, () => {
+    process.stdout.write(`node proxy listening on https://${args.host}:${args.port} → ${args.upstream}\n`)
   })
-  const stop = (): void => {
-    server.close(() => process.exit(0))
-    server.closeAllConnections()
-  }
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
+  stopOnSignals(server)
 }
 
 main()

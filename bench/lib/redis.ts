@@ -1,6 +1,7 @@
 /**
- * The soak's private redis-server: one fixed loopback port for the whole run, so it can be stopped and started
- * again while Rampart keeps the same `store.redis` URL, the way a production Redis restarts under a gateway.
+ * A private redis-server for a bench target or the soak: one fixed loopback port for its whole life, so it can be
+ * stopped and started again while Rampart keeps the same `store.redis` URL, the way a production Redis restarts
+ * under a gateway.
  *
  * Contract: `start()` spawns `redis-server --bind 127.0.0.1 --port <port> --save '' --appendonly no` (nothing is
  * persisted, so a restart comes back empty) through `spawnChild` (own process group, stopped with the run) and
@@ -10,8 +11,7 @@
  */
 import net from 'node:net'
 import { join } from 'node:path'
-import { freePort, spawnChild, type Child } from './child.js'
-import { findExecutable } from './targets.js'
+import { findExecutable, freePort, spawnChild, type Child } from './child.js'
 
 const HOST = '127.0.0.1'
 const START_TIMEOUT_MS = 10_000
@@ -37,17 +37,19 @@ export function redisCommand(port: number, command: string, timeoutMs = 1000): P
   })
 }
 
-export class SoakRedis {
+export class BenchRedis {
   #child: Child | undefined
   #starts = 0
 
-  private constructor(private readonly executable: string, readonly port: number, private readonly dir: string) {}
+  private constructor(private readonly executable: string, readonly port: number, private readonly dir: string, private readonly name: string) {}
 
-  /** Finds redis-server and reserves a free port; throws with the install hint when it is missing. */
-  static async create(dir: string): Promise<SoakRedis> {
+  /**
+   * Finds redis-server and reserves a free port; undefined when redis-server is not installed (the caller says
+   * what to install). `name` names its processes and its log file in `dir`.
+   */
+  static async create(dir: string, name = 'redis'): Promise<BenchRedis | undefined> {
     const executable = findExecutable('redis-server', ['/usr/sbin', '/usr/local/bin'])
-    if (executable === undefined) throw new Error('redis-server not installed: apt-get install redis-server')
-    return new SoakRedis(executable, await freePort(), dir)
+    return executable === undefined ? undefined : new BenchRedis(executable, await freePort(), dir, name)
   }
 
   get url(): string {
@@ -60,9 +62,9 @@ export class SoakRedis {
 
   async start(): Promise<void> {
     this.#starts += 1
-    const child = spawnChild(`redis-${this.#starts}`, this.executable, [
+    const child = spawnChild(`${this.name}-${this.#starts}`, this.executable, [
       '--bind', HOST, '--port', String(this.port), '--save', '', '--appendonly', 'no', '--dir', this.dir,
-    ], { logFile: join(this.dir, 'redis.log') })
+    ], { logFile: join(this.dir, `${this.name}.log`) })
     this.#child = child
     const deadline = Date.now() + START_TIMEOUT_MS
     while (await redisCommand(this.port, 'PING', 500) !== '+PONG') {

@@ -9,19 +9,19 @@
  * Rampart rows are data: `RAMPART_VARIANTS` lists a config fragment per variant, merged over the core config, so a
  * new variant (one protection on, Redis store, ...) is one more entry.
  */
-import { accessSync, constants, existsSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { delimiter, join } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { userInfo } from 'node:os'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import net from 'node:net'
 import { stringify } from 'yaml'
 import type { BenchCertificate } from './certs.js'
 import type { LoadClient, PostLoad } from './load.js'
 import type { Workload } from './report.js'
-import { freePort, spawnChild, waitUntilServing, type Child } from './child.js'
+import { findExecutable, freePort, spawnChild, waitUntilServing, type Child } from './child.js'
+import { BenchRedis } from './redis.js'
 
 export class TargetUnavailable extends Error {}
 
@@ -71,22 +71,6 @@ const NODE_PROXY_SCRIPT = here('./node-proxy.js')
 const REPO_ROOT = here('../../../')
 const RAMPART_CLI = join(REPO_ROOT, 'dist', 'src', 'bin.js')
 const NGINX_TEMPLATE = join(REPO_ROOT, 'bench', 'nginx', 'nginx.conf.template')
-
-/** Finds an executable on PATH; `extraDirs` covers sbin directories that a non-root PATH often lacks. */
-export function findExecutable(name: string, extraDirs: readonly string[] = []): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), ...extraDirs]
-  for (const dir of dirs) {
-    if (dir === '') continue
-    const candidate = join(dir, name)
-    try {
-      accessSync(candidate, constants.X_OK)
-      return candidate
-    } catch {
-      // not here
-    }
-  }
-  return undefined
-}
 
 /** A tool's version line; nginx prints it on stderr. */
 function version(command: string, args: readonly string[]): string {
@@ -278,51 +262,44 @@ const HARDENING_OFF = {
   cookies: { enabled: false },
 }
 
+/** Threat detection and the abuse signals off (both are on by default), and no access log. */
+const QUIET = {
+  log: { accessLog: false },
+  threats: { mode: 'off' },
+  abuse: { notFound: { enabled: false }, authFailures: { enabled: false }, distinctUsernames: { enabled: false }, detections: { enabled: false } },
+}
+
+/** Every protection off: TLS termination and proxying only. */
+const ALL_OFF = { ...HARDENING_OFF, ...QUIET }
+
+/** One per-IP limit that is never reached, so a row prices a decision (and the RateLimit fields) on every request. */
+const perIpLimit = (extra: Record<string, unknown> = {}): Array<Record<string, unknown>> =>
+  [{ name: 'per-ip', key: 'ip', limit: 1_000_000_000, per: '1m', ...extra }]
+
 export const RAMPART_VARIANTS: readonly RampartVariant[] = [
   {
     id: 'rampart-off',
     name: 'rampart (all off)',
     description: 'Rampart with every protection off: TLS termination, routing by host, keep-alive proxying.',
-    // Threat detection (detect mode) and the abuse signals are on by default: "all off" turns them off too.
-    fragment: () => ({
-      ...HARDENING_OFF,
-      log: { accessLog: false },
-      threats: { mode: 'off' },
-      abuse: { notFound: { enabled: false }, authFailures: { enabled: false }, distinctUsernames: { enabled: false }, detections: { enabled: false } },
-    }),
+    fragment: () => ALL_OFF,
   },
   {
     id: 'rampart-off-workers',
     name: 'rampart (all off, workers: auto)',
     description: 'Rampart all off with one worker per CPU under node:cluster (CPU of the primary and every worker counted).',
-    fragment: () => ({
-      ...HARDENING_OFF,
-      workers: 'auto',
-      log: { accessLog: false },
-      threats: { mode: 'off' },
-      abuse: { notFound: { enabled: false }, authFailures: { enabled: false }, distinctUsernames: { enabled: false }, detections: { enabled: false } },
-    }),
+    fragment: () => ({ ...ALL_OFF, workers: 'auto' }),
   },
   {
     id: 'rampart-threats',
     name: 'rampart (threats)',
     description: 'Rampart all off plus threat detection in detect mode (path, query, cookies, User-Agent, Referer of every request inspected; nothing refused).',
-    fragment: () => ({
-      ...HARDENING_OFF,
-      log: { accessLog: false },
-      threats: { mode: 'detect' },
-      abuse: { notFound: { enabled: false }, authFailures: { enabled: false }, distinctUsernames: { enabled: false }, detections: { enabled: false } },
-    }),
+    fragment: () => ({ ...ALL_OFF, threats: { mode: 'detect' } }),
   },
   {
     id: 'rampart-hardening',
     name: 'rampart (headers + cookies)',
     description: 'Rampart with the default header policy (HSTS, CSP, nosniff, frame options…; Server and X-Powered-By removed) and Set-Cookie rewriting, nothing else.',
-    fragment: () => ({
-      log: { accessLog: false },
-      threats: { mode: 'off' },
-      abuse: { notFound: { enabled: false }, authFailures: { enabled: false }, distinctUsernames: { enabled: false }, detections: { enabled: false } },
-    }),
+    fragment: () => QUIET,
   },
   {
     // Exactly rampart-off plus one per-IP limit that is never reached, so the row prices a decision on every
@@ -330,13 +307,7 @@ export const RAMPART_VARIANTS: readonly RampartVariant[] = [
     id: 'rampart-ratelimit-memory',
     name: 'rampart (per-IP limit, memory store)',
     description: 'Rampart all off plus one per-IP rate limit counted in the in-process memory store, RateLimit fields on every answer.',
-    fragment: () => ({
-      ...HARDENING_OFF,
-      log: { accessLog: false },
-      threats: { mode: 'off' },
-      abuse: { notFound: { enabled: false }, authFailures: { enabled: false }, distinctUsernames: { enabled: false }, detections: { enabled: false } },
-      rateLimits: [{ name: 'per-ip', key: 'ip', limit: 1_000_000_000, per: '1m' }],
-    }),
+    fragment: () => ({ ...ALL_OFF, rateLimits: perIpLimit() }),
   },
   {
     id: 'rampart-ratelimit-redis',
@@ -344,12 +315,9 @@ export const RAMPART_VARIANTS: readonly RampartVariant[] = [
     description: 'Rampart all off plus the same per-IP rate limit counted in a private redis-server on loopback (one Lua script per request; its CPU is counted).',
     redis: true,
     fragment: ({ redisUrl }) => ({
-      ...HARDENING_OFF,
-      log: { accessLog: false },
-      threats: { mode: 'off' },
-      abuse: { notFound: { enabled: false }, authFailures: { enabled: false }, distinctUsernames: { enabled: false }, detections: { enabled: false } },
+      ...ALL_OFF,
       store: { redis: redisUrl },
-      rateLimits: [{ name: 'per-ip', key: 'ip', limit: 1_000_000_000, per: '1m' }],
+      rateLimits: perIpLimit(),
     }),
   },
   {
@@ -358,12 +326,9 @@ export const RAMPART_VARIANTS: readonly RampartVariant[] = [
     description: 'As the Redis row, with `localBatch: 100`: one Lua script reserves 100 requests\' worth, the next 99 pass locally (within a 1 s lease).',
     redis: true,
     fragment: ({ redisUrl }) => ({
-      ...HARDENING_OFF,
-      log: { accessLog: false },
-      threats: { mode: 'off' },
-      abuse: { notFound: { enabled: false }, authFailures: { enabled: false }, distinctUsernames: { enabled: false }, detections: { enabled: false } },
+      ...ALL_OFF,
       store: { redis: redisUrl },
-      rateLimits: [{ name: 'per-ip', key: 'ip', limit: 1_000_000_000, per: '1m', localBatch: 100 }],
+      rateLimits: perIpLimit({ localBatch: 100 }),
     }),
   },
   {
@@ -378,7 +343,7 @@ export const RAMPART_VARIANTS: readonly RampartVariant[] = [
     fragment: ({ redisUrl }) => ({
       log: { accessLog: true, level: 'info' },
       store: { redis: redisUrl },
-      rateLimits: [{ name: 'per-ip', key: 'ip', limit: 1_000_000_000, per: '1m', localBatch: 100 }],
+      rateLimits: perIpLimit({ localBatch: 100 }),
       threats: { mode: 'detect' },
       access: [{ pathPrefix: '/admin', allow: ['127.0.0.0/8'] }],
     }),
@@ -392,7 +357,7 @@ export const RAMPART_VARIANTS: readonly RampartVariant[] = [
     fragment: ({ redisUrl }) => ({
       log: { accessLog: true, level: 'info' },
       store: { redis: redisUrl },
-      rateLimits: [{ name: 'per-ip', key: 'ip', limit: 1_000_000_000, per: '1m', localBatch: 100 }],
+      rateLimits: perIpLimit({ localBatch: 100 }),
       threats: { mode: 'detect' },
       access: [{ pathPrefix: '/admin', allow: ['127.0.0.0/8'] }],
       // The bench page is a 200 without the marker: every login is a success, so each one also resets the
@@ -438,30 +403,11 @@ export function rampartCoreConfig(port: number, upstreamPort: number, cert: Benc
   }
 }
 
-async function startRedis(ctx: BenchContext, id: string): Promise<{ url: string, child: Child }> {
-  const redis = findExecutable('redis-server', ['/usr/sbin', '/usr/local/bin'])
+async function startRedis(ctx: BenchContext, id: string): Promise<BenchRedis> {
+  const redis = await BenchRedis.create(ctx.tmpDir, `${id}-redis`)
   if (redis === undefined) throw new TargetUnavailable('redis-server not installed: apt-get install redis-server')
-  const port = await freePort()
-  const child = spawnChild(`${id}-redis`, redis, [
-    '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', ctx.tmpDir,
-  ], { logFile: join(ctx.tmpDir, `${id}-redis.log`) })
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    if (child.exited()) throw new Error(`redis-server exited: ${child.output()}`)
-    const connected = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => {
-        socket.destroy()
-        resolve(true)
-      })
-      socket.on('error', () => resolve(false))
-    })
-    if (connected) return { url: `redis://127.0.0.1:${port}`, child }
-    if (Date.now() > deadline) {
-      await child.stop(1000)
-      throw new Error(`redis-server did not listen within 10 s: ${child.output()}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+  await redis.start()
+  return redis
 }
 
 function rampartScenario(variant: RampartVariant, client: LoadClient): Scenario {
@@ -494,15 +440,15 @@ function rampartScenario(variant: RampartVariant, client: LoadClient): Scenario 
         return {
           url,
           host,
-          pids: redis === undefined ? [child.pid] : [child.pid, redis.child.pid],
+          pids: redis?.pid === undefined ? [child.pid] : [child.pid, redis.pid],
           sidePids: [ctx.upstream.pid],
           stop: async () => {
             await child.stop()
-            await redis?.child.stop()
+            await redis?.stop()
           },
         }
       } catch (err) {
-        await redis?.child.stop()
+        await redis?.stop()
         throw err
       }
     },

@@ -14,6 +14,7 @@ import https from 'node:https'
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { buildBenchPage } from './page.js'
+import { stopOnSignals } from './script.js'
 
 function main(): void {
   const { values } = parseArgs({
@@ -54,12 +55,7 @@ function main(): void {
   server.listen(port, values.host, () => {
     process.stdout.write(`upstream listening on ${tls === undefined ? 'http' : 'https'}://${values.host}:${port}\n`)
   })
-  const stop = (): void => {
-    server.close(() => process.exit(0))
-    server.closeAllConnections()
-  }
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
+  stopOnSignals(server)
 }
 
 main()
