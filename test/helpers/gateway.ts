@@ -36,6 +36,23 @@ export const LISTEN_HTTPS_ONLY = `listen:
   http: { enabled: false }
 `
 
+/**
+ * A gateway with one site, `localhost`, in front of `upstreamUrl`, on its own `localhost` certificate. `extra` is
+ * more top-level YAML (limits, proxy options); `listen` replaces the default HTTPS-only listen block.
+ */
+export function startLocalhostGateway(
+  t: { teardown(fn: () => unknown): void }, upstreamUrl: string, extra = '', listen = LISTEN_HTTPS_ONLY,
+): Promise<TestGateway> {
+  return startGateway(t, `${listen}
+${extra}
+sites:
+  - hosts: [localhost]
+    upstream: ${upstreamUrl}
+tls:
+  certificates: [{ hosts: [localhost], cert: site.pem, key: site-key.pem }]
+`, { certs: { site: ['localhost'] } })
+}
+
 export async function startGateway(t: { teardown(fn: () => unknown): void }, yaml: string, o: GatewayOptions = {}): Promise<TestGateway> {
   const dir = tempDir(t)
   for (const [name, spec] of Object.entries(o.certs ?? { site: ['localhost', 'a.test', '*.a.test'] })) {

@@ -9,7 +9,7 @@
 import t from 'tap'
 import net from 'node:net'
 import tls from 'node:tls'
-import { LISTEN_HTTPS_ONLY, h1, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { LISTEN_HTTPS_ONLY, h1, startLocalhostGateway, type TestGateway } from '../helpers/gateway.js'
 import { startUpstream } from '../helpers/upstream.js'
 import { CONNECTION_REFUSED, type ConnectionRefusal } from '../../src/server/tls-server.js'
 
@@ -86,14 +86,7 @@ async function connectAfterClose(port: number, localAddress: string): Promise<Ou
 
 async function gatewayWithCaps(t: { teardown(fn: () => unknown): void }, limits: string, listen = LISTEN_HTTPS_ONLY): Promise<{ gw: TestGateway; refusals: ConnectionRefusal[] }> {
   const up = await startUpstream(t)
-  const gw = await startGateway(t, `${listen}
-limits: ${limits}
-sites:
-  - hosts: [localhost]
-    upstream: ${up.url}
-tls:
-  certificates: [{ hosts: [localhost], cert: site.pem, key: site-key.pem }]
-`, { certs: { site: ['localhost'] } })
+  const gw = await startLocalhostGateway(t, up.url, `limits: ${limits}`, listen)
   const refusals: ConnectionRefusal[] = []
   gw.runtime.gateway.server.on(CONNECTION_REFUSED, (r: ConnectionRefusal) => refusals.push(r))
   return { gw, refusals }

@@ -11,7 +11,7 @@
 import t from 'tap'
 import tls from 'node:tls'
 import type http from 'node:http'
-import { LISTEN_HTTPS_ONLY, h1, h2, startGateway } from '../helpers/gateway.js'
+import { h1, h2, startLocalhostGateway } from '../helpers/gateway.js'
 import { echoHandler, startUpstream } from '../helpers/upstream.js'
 
 /** Most the gateway process's RSS may grow during one attack. */
@@ -149,14 +149,7 @@ const up = await startUpstream(t, (req, res) => {
   echoHandler(req, res)
 })
 // An upstream pool larger than one session's streams, so a flood of held streams cannot starve other clients.
-const gw = await startGateway(t, `${LISTEN_HTTPS_ONLY}
-proxy: { connections: 512 }
-sites:
-  - hosts: [localhost]
-    upstream: ${up.url}
-tls:
-  certificates: [{ hosts: [localhost], cert: site.pem, key: site-key.pem }]
-`, { certs: { site: ['localhost'] } })
+const gw = await startLocalhostGateway(t, up.url, 'proxy: { connections: 512 }')
 
 /**
  * Runs `attack` on a fresh raw session; meanwhile and afterwards a well-behaved HTTP/2 and HTTP/1.1 client must get

@@ -11,7 +11,7 @@ import t from 'tap'
 import http2 from 'node:http2'
 import tls from 'node:tls'
 import type http from 'node:http'
-import { LISTEN_HTTPS_ONLY, h1, h2, startGateway } from '../helpers/gateway.js'
+import { h1, h2, startLocalhostGateway } from '../helpers/gateway.js'
 import { echoHandler, startUpstream } from '../helpers/upstream.js'
 
 const HEADERS_TIMEOUT = 1000
@@ -36,14 +36,7 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
     req.on('error', () => {})
     req.socket.once('close', () => closed())
   })
-  const gw = await startGateway(t, `${LISTEN_HTTPS_ONLY}
-limits: { headersTimeout: ${HEADERS_TIMEOUT}ms, requestTimeout: ${REQUEST_TIMEOUT}ms }
-sites:
-  - hosts: [localhost]
-    upstream: ${up.url}
-tls:
-  certificates: [{ hosts: [localhost], cert: site.pem, key: site-key.pem }]
-`, { certs: { site: ['localhost'] } })
+  const gw = await startLocalhostGateway(t, up.url, `limits: { headersTimeout: ${HEADERS_TIMEOUT}ms, requestTimeout: ${REQUEST_TIMEOUT}ms }`)
   return { gw, up, seen }
 }
 

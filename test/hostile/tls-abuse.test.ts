@@ -11,7 +11,7 @@ import t from 'tap'
 import net from 'node:net'
 import tls from 'node:tls'
 import { randomBytes } from 'node:crypto'
-import { LISTEN_HTTPS_ONLY, h1, h2, startGateway, type TestGateway } from '../helpers/gateway.js'
+import { h1, h2, startLocalhostGateway, type TestGateway } from '../helpers/gateway.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 
 const HANDSHAKE_TIMEOUT = 1000
@@ -21,14 +21,7 @@ const GIVE_UP = HANDSHAKE_TIMEOUT + SLACK + 1000
 
 async function setup(t: { teardown(fn: () => unknown): void }): Promise<{ gw: TestGateway; up: Upstream }> {
   const up = await startUpstream(t)
-  const gw = await startGateway(t, `${LISTEN_HTTPS_ONLY}
-limits: { handshakeTimeout: ${HANDSHAKE_TIMEOUT}ms }
-sites:
-  - hosts: [localhost]
-    upstream: ${up.url}
-tls:
-  certificates: [{ hosts: [localhost], cert: site.pem, key: site-key.pem }]
-`, { certs: { site: ['localhost'] } })
+  const gw = await startLocalhostGateway(t, up.url, `limits: { handshakeTimeout: ${HANDSHAKE_TIMEOUT}ms }`)
   return { gw, up }
 }
 
