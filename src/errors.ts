@@ -50,6 +50,7 @@ export const ERRORS = {
   RAMPART_ERR_LIFECYCLE_LISTEN: { message: 'a listener could not bind its address' },
   RAMPART_ERR_LIFECYCLE_SHUTDOWN_TIMEOUT: { message: 'connections were still open when the grace period ended' },
   RAMPART_ERR_LIFECYCLE_UNCAUGHT: { message: 'an unexpected error escaped a handler' },
+  RAMPART_ERR_LOG_DROPPED: { message: 'log lines were dropped: the log destination was too slow or failed' },
 
   // --- response hardening: headers, cookies, CSP reports (add RAMPART_ERR_HEADERS_* / _COOKIE_* / _CSP_* here) ---
   RAMPART_ERR_HEADERS_INVALID: { message: 'a security header setting is invalid' },

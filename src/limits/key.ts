@@ -63,6 +63,8 @@ export function compileKey(spec: string | readonly string[], secret: string | un
 
 /** The subjects to count this request under; see the module header. */
 export function subjectsOf(key: CompiledKey, input: KeyInput): string[] | 'ambiguous' | undefined {
+  // The common key, the client address alone: one subject, no combining.
+  if (key.parts.length === 1 && key.parts[0]!.kind === 'ip') return [ipSubject(input.ip)]
   let subjects: string[] = ['']
   for (let i = 0; i < key.parts.length; i++) {
     const part = key.parts[i]!

@@ -129,9 +129,10 @@ export function compileRateLimits(config: RateLimitsConfig, options: CompileRate
     return limit.allowance !== undefined ? limit.allowance.take(q) : store.rateLimit(q)
   }
 
+  // One object shape for every decision (made once per request and limit): absent fields are undefined, not missing.
   const decision = (
-    limit: CompiledLimit, action: 'pass' | 'block', reason: DecisionReason,
-    r: RateLimitResult | undefined, extra: Partial<Pick<RateLimitDecision, 'error' | 'failMode' | 'retryAfterMs'>> = {},
+    limit: CompiledLimit, action: 'pass' | 'block', reason: DecisionReason, r: RateLimitResult | undefined,
+    retryAfterMs?: number, error?: RampartError, failMode?: FailMode,
   ): RateLimitDecision => ({
     limit,
     name: limit.name,
@@ -141,9 +142,9 @@ export function compileRateLimits(config: RateLimitsConfig, options: CompileRate
     reason,
     remaining: r?.remaining ?? 0,
     resetMs: r?.resetMs ?? 0,
-    retryAfterMs: extra.retryAfterMs ?? (action === 'block' ? r?.resetMs ?? 0 : 0),
-    ...(extra.error ? { error: extra.error } : {}),
-    ...(extra.failMode ? { failMode: extra.failMode } : {}),
+    retryAfterMs: retryAfterMs ?? (action === 'block' ? r?.resetMs ?? 0 : 0),
+    error,
+    failMode,
   })
 
   function decide(limit: CompiledLimit, input: DecideInput): MaybePromise<RateLimitDecision> {
@@ -151,7 +152,7 @@ export function compileRateLimits(config: RateLimitsConfig, options: CompileRate
     const subjects = subjectsOf(limit.key, input)
     if (subjects === undefined) return decision(limit, 'pass', 'no-key', undefined)
     if (subjects === 'ambiguous') {
-      return decision(limit, limit.mode === 'enforce' ? 'block' : 'pass', 'ambiguous', undefined, { retryAfterMs: limit.windowMs })
+      return decision(limit, limit.mode === 'enforce' ? 'block' : 'pass', 'ambiguous', undefined, limit.windowMs)
     }
     let result: MaybePromise<RateLimitResult>
     try {
@@ -172,9 +173,7 @@ export function compileRateLimits(config: RateLimitsConfig, options: CompileRate
   function storeFailure(limit: CompiledLimit, err: unknown): RateLimitDecision {
     const error = err instanceof RampartError ? err : new RampartError('RAMPART_ERR_STORE_UNAVAILABLE', String((err as Error)?.message ?? err), { cause: err })
     const closed = limit.onStoreError === 'closed' && limit.mode === 'enforce'
-    return decision(limit, closed ? 'block' : 'pass', 'store-error', undefined, {
-      error, failMode: limit.onStoreError, retryAfterMs: closed ? STORE_DOWN_RETRY_MS : 0,
-    })
+    return decision(limit, closed ? 'block' : 'pass', 'store-error', undefined, closed ? STORE_DOWN_RETRY_MS : 0, error, limit.onStoreError)
   }
 
   return {

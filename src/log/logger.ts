@@ -3,6 +3,8 @@
  * wherever they appear in a logged object, as a safety net: the access log itself never logs headers or bodies.
  */
 import { pino, type Logger, type LevelWithSilent } from 'pino'
+import { LineSink } from './line-sink.js'
+import { ERRORS } from '../errors.js'
 
 export const REDACT_PATHS = [
   'req.headers.authorization', 'req.headers.cookie', 'req.headers["proxy-authorization"]',
@@ -18,21 +20,15 @@ export interface LoggerOptions {
 }
 
 /**
- * Lines are buffered (up to 8 KB) and flushed every 200 ms and at exit: one write per line would cost a system
- * call per request, which dominated the access log's cost. A line is therefore at most 200 ms late.
+ * Lines are queued and written in batches off the request path (see `LineSink`): one write per line would cost a
+ * system call per request. A line is at most 200 ms late; everything queued is written at exit.
  */
 export function createLogger(options: LoggerOptions): Logger {
   let destination = options.destination
   if (!destination) {
-    const sonic = pino.destination({ dest: 1, sync: false, minLength: 8 * 1024 })
-    const timer = setInterval(() => sonic.flush(), 200)
-    timer.unref()
-    process.once('exit', () => {
-      try {
-        sonic.flushSync()
-      } catch { /* stdout already closed */ }
-    })
-    destination = sonic as unknown as NodeJS.WritableStream
+    const sink = new LineSink(1, { droppedLine: droppedLogLine })
+    process.once('exit', () => sink.flushSync())
+    destination = sink as unknown as NodeJS.WritableStream
   }
   return pino({
     level: options.level,
@@ -41,6 +37,14 @@ export function createLogger(options: LoggerOptions): Logger {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     formatters: { level: (label) => ({ level: label }) },
   }, destination)
+}
+
+/** The warning a sink writes after dropping lines, in the logger's own line format. */
+function droppedLogLine(dropped: number): string {
+  return `${JSON.stringify({
+    level: 'warn', time: new Date().toISOString(), pid: process.pid, code: 'RAMPART_ERR_LOG_DROPPED', dropped,
+    msg: ERRORS.RAMPART_ERR_LOG_DROPPED.message,
+  })}\n`
 }
 
 export type { Logger }

@@ -74,7 +74,8 @@ export interface RateLimitProtection extends Protection {
   readonly counters: Readonly<Record<string, LimitCounters>>
 }
 
-interface RequestLimits {
+/** What the rate limits keep for one request between its stages (on `RequestState.rateLimits`). */
+export interface RequestLimits {
   /** Matching limits that wait for the body. */
   bodyLimits: CompiledLimit[] | undefined
   /** Decisions so far that advertise RateLimit fields. */
@@ -95,7 +96,6 @@ export function compileRateLimitProtection(config: RampartConfig, ctx: StoreProt
   const anyBody = limiter.limits.some((l) => l.needsBody)
   const anyAdvertised = limiter.limits.some((l) => l.advertise)
   const step = anyBody ? bodyFieldStep(config) : undefined
-  const states = new WeakMap<FastifyRequest, RequestLimits>()
 
   const counters: Record<string, LimitCounters> = {}
   for (const l of limiter.limits) {
@@ -109,12 +109,8 @@ export function compileRateLimitProtection(config: RampartConfig, ctx: StoreProt
   const lastStoreLog = new Map<CompiledLimit, { at: number; suppressed: number }>()
 
   function stateOf(request: FastifyRequest): RequestLimits {
-    let s = states.get(request)
-    if (s === undefined) {
-      s = { bodyLimits: undefined, advertised: undefined }
-      states.set(request, s)
-    }
-    return s
+    const st = request.rampart
+    return (st.rateLimits ??= { bodyLimits: undefined, advertised: undefined })
   }
 
   function logStoreError(request: FastifyRequest, d: RateLimitDecision): void {
@@ -192,7 +188,7 @@ export function compileRateLimitProtection(config: RampartConfig, ctx: StoreProt
       if (d.action === 'block' && blocking === undefined) blocking = d
       if (d.advertise) advertise = true
     }
-    const earlier = states.get(request)?.advertised
+    const earlier = request.rampart.rateLimits?.advertised
     if (blocking !== undefined) {
       const all = earlier ? [...earlier, ...decisions] : decisions
       logger.info({
@@ -213,7 +209,7 @@ export function compileRateLimitProtection(config: RampartConfig, ctx: StoreProt
   }
 
   async function onBody(request: FastifyRequest, head: Buffer, truncated: boolean): Promise<Answer | undefined> {
-    const limits = states.get(request)?.bodyLimits
+    const limits = request.rampart.rateLimits?.bodyLimits
     if (limits === undefined) return undefined
     const fields = step!.read(request, head, truncated)
     if (truncated) {
@@ -232,7 +228,7 @@ export function compileRateLimitProtection(config: RampartConfig, ctx: StoreProt
   }
 
   function onUpstreamHeaders(headers: UpstreamHeaders, request: FastifyRequest): UpstreamHeaders {
-    const advertised = states.get(request)?.advertised
+    const advertised = request.rampart.rateLimits?.advertised
     if (advertised === undefined) return headers
     const fields = rateLimitHeaders(advertised)
     if (fields['ratelimit-policy'] !== undefined) {
@@ -263,7 +259,7 @@ export function compileRateLimitProtection(config: RampartConfig, ctx: StoreProt
       return decide(request, immediate, undefined)
     },
     // Only the stages this config needs: the gateway skips absent ones on its hot path.
-    ...(anyBody ? { bodyLimit: (request: FastifyRequest) => (states.get(request)?.bodyLimits !== undefined ? BODY_CAP : 0), onBody } : {}),
+    ...(anyBody ? { bodyLimit: (request: FastifyRequest) => (request.rampart.rateLimits?.bodyLimits !== undefined ? BODY_CAP : 0), onBody } : {}),
     ...(anyAdvertised ? { onUpstreamHeaders } : {}),
     describe: () => ({
       store: store.kind,
