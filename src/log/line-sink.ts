@@ -128,10 +128,9 @@ export class LineSink {
   private writeInFlight(): void {
     const buffer = this.inFlight!
     fs.write(this.fd, buffer, this.inFlightDone, buffer.length - this.inFlightDone, null, (err, written) => {
-      if (this.inFlight !== buffer) return // flushSync took over
       if (err) {
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
-          setTimeout(() => { if (this.inFlight === buffer) this.writeInFlight() }, this.retryMs).unref()
+          setTimeout(() => this.writeInFlight(), this.retryMs).unref()
           return
         }
         // The destination is gone (EPIPE, EBADF…): what this write carried is lost; count it, keep serving.

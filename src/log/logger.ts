@@ -4,6 +4,7 @@
  */
 import { pino, type Logger, type LevelWithSilent } from 'pino'
 import { LineSink } from './line-sink.js'
+import { formatLogLine } from './line-format.js'
 import { ERRORS } from '../errors.js'
 
 export const REDACT_PATHS = [
@@ -41,10 +42,7 @@ export function createLogger(options: LoggerOptions): Logger {
 
 /** The warning a sink writes after dropping lines, in the logger's own line format. */
 function droppedLogLine(dropped: number): string {
-  return `${JSON.stringify({
-    level: 'warn', time: new Date().toISOString(), pid: process.pid, code: 'RAMPART_ERR_LOG_DROPPED', dropped,
-    msg: ERRORS.RAMPART_ERR_LOG_DROPPED.message,
-  })}\n`
+  return formatLogLine('warn', `,"pid":${process.pid}`, { code: 'RAMPART_ERR_LOG_DROPPED', dropped }, ERRORS.RAMPART_ERR_LOG_DROPPED.message)
 }
 
 export type { Logger }

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
 import { createLogger } from '../../src/log/logger.js'
-import { accessLineWriter, formatAccessLine } from '../../src/log/access-line.js'
+import { accessLineWriter } from '../../src/log/access-line.js'
+import { formatLogLine } from '../../src/log/line-format.js'
 
 function capture(): { stream: Writable; lines: string[] } {
   const lines: string[] = []
@@ -57,7 +58,7 @@ t.test('no line below the logger level; the level is read per line', async (t) =
 })
 
 t.test('the line format escapes every string value', async (t) => {
-  const line = formatAccessLine(',"pid":1', { path: '"}\n{"injected":true' }, 'request')
+  const line = formatLogLine('info', ',"pid":1', { path: '"}\n{"injected":true' }, 'request')
   t.equal(line.split('\n').length, 2, 'one line')
   t.same(JSON.parse(line).path, '"}\n{"injected":true')
   t.notOk('injected' in JSON.parse(line))

@@ -40,10 +40,29 @@ function drain(fd: number): string {
   return Buffer.concat(chunks).toString()
 }
 
-t.test('lines are queued, then written in order in one batch', async (t) => {
+/** Flushes the sink while reading the pipe, as a log collector would; everything the pipe carried, in order. */
+async function flushWhileReading(sink: LineSink, reader: number): Promise<string> {
+  let got = ''
+  let done = false
+  const finished = flushed(sink).then(() => { done = true })
+  while (!done) {
+    got += drain(reader)
+    await new Promise((r) => setImmediate(r))
+  }
+  await finished
+  return got + drain(reader)
+}
+
+/** A log file in a fresh temporary folder, open for writing: its path and descriptor. */
+function logFile(t: Test): { path: string; fd: number } {
   const path = join(tempDir(t), 'log')
   const fd = fs.openSync(path, 'w')
   t.teardown(() => fs.closeSync(fd))
+  return { path, fd }
+}
+
+t.test('lines are queued, then written in order in one batch', async (t) => {
+  const { path, fd } = logFile(t)
   const sink = new LineSink(fd, { batchBytes: 1 << 20, flushInterval: 3_600_000 })
   t.teardown(() => sink.close())
   for (let i = 0; i < 100; i++) sink.write(`line ${i}\n`)
@@ -56,9 +75,7 @@ t.test('lines are queued, then written in order in one batch', async (t) => {
 })
 
 t.test('a full batch is written without waiting for the timer', async (t) => {
-  const path = join(tempDir(t), 'log')
-  const fd = fs.openSync(path, 'w')
-  t.teardown(() => fs.closeSync(fd))
+  const { path, fd } = logFile(t)
   const sink = new LineSink(fd, { batchBytes: 64, flushInterval: 3_600_000 })
   t.teardown(() => sink.close())
   const line = `${'x'.repeat(39)}\n`
@@ -72,9 +89,7 @@ t.test('a full batch is written without waiting for the timer', async (t) => {
 t.test('the timer writes a queue that never fills a batch', async (t) => {
   const clock = FakeTimers.install({ toFake: ['setInterval', 'clearInterval'] })
   t.teardown(() => clock.uninstall())
-  const path = join(tempDir(t), 'log')
-  const fd = fs.openSync(path, 'w')
-  t.teardown(() => fs.closeSync(fd))
+  const { path, fd } = logFile(t)
   const sink = new LineSink(fd, { batchBytes: 1 << 20, flushInterval: 200 })
   t.teardown(() => sink.close())
   sink.write('late line\n')
@@ -97,15 +112,7 @@ t.test('a full pipe (EAGAIN) is retried until the reader catches up; nothing is 
     want.push(line)
     sink.write(line)
   }
-  let got = ''
-  let done = false
-  const finished = flushed(sink).then(() => { done = true })
-  while (!done) {
-    got += drain(reader)
-    await new Promise((r) => setImmediate(r))
-  }
-  await finished
-  got += drain(reader)
+  const got = await flushWhileReading(sink, reader)
   t.equal(got.length, want.join('').length, 'every byte arrived')
   t.equal(got, want.join(''), 'in order')
   t.equal(sink.dropped, 0)
@@ -123,15 +130,7 @@ t.test('past maxQueuedBytes lines are dropped, counted, and reported by the next
   for (let i = 0; i < 10_000; i++) if (!sink.write(line)) refused++ // 1 MB against 64 KB of pipe + 256 KB queue
   t.ok(refused > 0, 'some lines were refused')
   t.equal(sink.dropped, refused, 'every refused line is counted')
-  let got = ''
-  let done = false
-  const finished = flushed(sink).then(() => { done = true })
-  while (!done) {
-    got += drain(reader)
-    await new Promise((r) => setImmediate(r))
-  }
-  await finished
-  got += drain(reader)
+  const got = await flushWhileReading(sink, reader)
   const lines = got.trimEnd().split('\n')
   t.equal(lines.filter((l) => l === line.trimEnd()).length, 10_000 - refused, 'every accepted line arrived')
   t.same(lines.filter((l) => l.startsWith('dropped')), [`dropped ${refused}`], 'one warning with the count')
@@ -150,9 +149,7 @@ t.test('a destination that fails for good drops its lines and the process goes o
 })
 
 t.test('flushSync writes what is queued at once; a write in flight is not written twice', async (t) => {
-  const path = join(tempDir(t), 'log')
-  const fd = fs.openSync(path, 'w')
-  t.teardown(() => fs.closeSync(fd))
+  const { path, fd } = logFile(t)
   const sink = new LineSink(fd, { batchBytes: 8, flushInterval: 3_600_000 })
   t.teardown(() => sink.close())
   sink.write('in flight\n') // a full batch: an asynchronous write starts
