@@ -292,7 +292,7 @@ export function withDeadline<T>(fn: () => Promise<T>, deadlineMs: number): Promi
     let settled = false
     const timer = setTimeout(() => {
       settled = true
-      reject(new RampartError('RAMPART_ERR_STORE_UNAVAILABLE', `no answer within ${deadlineMs} ms`))
+      reject(new RampartError('RAMPART_ERR_STORE_UNAVAILABLE', `command timed out: no answer within ${deadlineMs} ms`))
     }, deadlineMs)
     const fail = (err: unknown): void => {
       if (settled) return
