@@ -10,8 +10,7 @@
  * Errors are classified into catalogued codes: refused/reset → 502, connect or header timeout → 504, an invalid
  * upstream response → 502. The client never sees internal detail.
  */
-import { EventEmitter } from 'node:events'
-import { Pool } from 'undici'
+import { Pool, type Dispatcher } from 'undici'
 import type { Readable } from 'node:stream'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { ErrorCode } from '../errors.js'
@@ -49,63 +48,94 @@ export function createUpstreamTarget(origin: string, o: PoolOptions): UpstreamTa
   return { origin, pool }
 }
 
-export interface UpstreamResponse {
-  readonly statusCode: number
-  readonly headers: UpstreamHeaders
-  readonly body: Readable
-}
-
 export interface ForwardRequest {
   readonly method: string
   /** The request target exactly as the client sent it (origin-form). */
   readonly path: string
   readonly headers: IncomingHttpHeaders | Record<string, string | string[] | number | undefined>
   readonly body: Readable | Buffer | null
-  /** Aborts the request (the client went away): never sent if not sent yet, else its upstream connection is closed. */
-  readonly signal?: CancelSignal
 }
 
 /**
- * The abort signal of one forwarded request. undici takes an EventEmitter that emits 'abort' as well as an
- * AbortSignal; an AbortController costs several times more to create, once per request, for a signal that almost
- * never fires.
+ * Where an upstream answer goes as it arrives: no stream in between. Exactly one of `end` or `error` is called,
+ * after `head` or instead of it. After `UpstreamCall.cancel()` no head or data arrives, but `end` or `error` still
+ * does (an error with `cancelled` set on the call), so the caller's bookkeeping runs once either way.
  */
-export class CancelSignal extends EventEmitter {
-  aborted = false
+export interface UpstreamSink {
+  /** The final head (informational 1xx heads are not passed on). */
+  head(statusCode: number, headers: UpstreamHeaders): void
+  /** A body chunk. Return false to pause the upstream until `UpstreamCall.resume()`. */
+  data(chunk: Buffer): boolean
+  end(): void
+  /** The exchange failed: before the head (`afterHead` false: nothing was delivered) or while the body streamed. */
+  error(err: ClassifiedError, afterHead: boolean): void
+}
 
-  abort(): void {
-    if (this.aborted) return
-    this.aborted = true
-    this.emit('abort')
+const CANCELLED = Object.assign(new Error('the client went away'), { code: 'UND_ERR_ABORTED' })
+
+/**
+ * One request to the upstream, delivered to an `UpstreamSink` (undici's dispatch handler interface). Compared with
+ * undici's `request()`, no body stream, pipe and end-of-stream watchers are made per request: the answer is
+ * written straight to where it goes, with backpressure through `pause`/`resume`.
+ */
+export class UpstreamCall {
+  private controller: Dispatcher.DispatchController | undefined
+  private afterHead = false
+  private settled = false
+  /** The call was cancelled (the client is gone): the sink gets no more head or data. */
+  cancelled = false
+
+  constructor(private readonly sink: UpstreamSink) {}
+
+  /** Never sends the request if it is not sent yet; aborts it (closing its upstream connection) if it is. */
+  cancel(): void {
+    if (this.settled || this.cancelled) return
+    this.cancelled = true
+    this.controller?.abort(CANCELLED)
+  }
+
+  /** Resumes a body the sink paused. */
+  resume(): void {
+    this.controller?.resume()
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller
+    if (this.cancelled) controller.abort(CANCELLED)
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200 || this.cancelled) return
+    this.afterHead = true
+    this.sink.head(statusCode, headers as UpstreamHeaders)
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.cancelled) return
+    if (!this.sink.data(chunk)) controller.pause()
+  }
+
+  onResponseEnd(): void {
+    this.settled = true
+    this.sink.end()
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.settled = true
+    this.sink.error(classifyUpstreamError(err), this.afterHead)
   }
 }
 
-/** Sends the request; calls back once with the response head or a classified error. */
-export function sendUpstream(
-  target: UpstreamTarget,
-  req: ForwardRequest,
-  done: (err: ClassifiedError | null, res?: UpstreamResponse) => void,
-): void {
-  target.pool.request(
-    {
-      method: req.method as 'GET',
-      path: req.path,
-      headers: req.headers as Record<string, string | string[]>,
-      body: req.body,
-      signal: req.signal as never,
-    },
-    (err, data) => {
-      if (err) {
-        done(classifyUpstreamError(err))
-        return
-      }
-      done(null, {
-        statusCode: data.statusCode,
-        headers: data.headers as UpstreamHeaders,
-        body: data.body,
-      })
-    },
-  )
+/** Sends the request; its answer goes to `sink`. The returned call cancels it or resumes a paused body. */
+export function exchangeUpstream(target: UpstreamTarget, req: ForwardRequest, sink: UpstreamSink): UpstreamCall {
+  const call = new UpstreamCall(sink)
+  target.pool.dispatch({
+    method: req.method as 'GET',
+    path: req.path,
+    headers: req.headers as Record<string, string | string[]>,
+    body: req.body,
+  }, call)
+  return call
 }
 
 export interface ClassifiedError {

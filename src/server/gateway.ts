@@ -21,7 +21,7 @@ import { normalizeIp } from '../net/cidr.js'
 import { resolveClientIp } from '../net/client-ip.js'
 import { forwardRequestHeaders } from '../proxy/forward-headers.js'
 import { endToEndHeaders } from '../proxy/hop-by-hop.js'
-import { sendUpstream, CancelSignal, type UpstreamHeaders, type UpstreamResponse, type ClassifiedError, type UpstreamTarget } from '../proxy/forwarder.js'
+import { exchangeUpstream, type UpstreamCall, type UpstreamHeaders, type ClassifiedError, type UpstreamTarget } from '../proxy/forwarder.js'
 import type { TargetState } from '../upstream/balancer.js'
 import { BodyLimit } from '../proxy/body-limit.js'
 import { readBodyPrefix } from '../proxy/body-prefix.js'
@@ -308,23 +308,79 @@ export function buildGateway(options: GatewayOptions): Gateway {
       sendError(reply, request, 'RAMPART_ERR_UPSTREAM_UNAVAILABLE')
       return reply
     }
+    const forward = { method: raw.method ?? 'GET', path: raw.url ?? '/', headers, body }
+    const out = reply.raw
+    // The answer is written straight to Node's response as undici delivers it: the head staged with setHeader (Node
+    // sends it with the first body byte), then each chunk written, with backpressure. Fastify's stream sending
+    // would add a body stream, a pipe and two end-of-stream watchers per request for nothing a proxy needs; its
+    // onResponse hook still runs on finish.
+    let call: UpstreamCall | undefined
+    let tap: ResponseTap | undefined
+    // The body streams to the client now; it did at some point (the head is staged).
+    let streaming = false
+    let streamed = false
+    const resume = (): void => call?.resume()
     // A client that is gone (an HTTP/2 RST_STREAM, a closed connection) costs the upstream nothing more: a request
     // not sent yet is never sent, one in flight is aborted and its pool connection freed. Otherwise a rapid reset
     // turns each cancelled stream into an upstream request, and a closed session's requests hold upstream
     // connections until sites[].timeouts.headers.
-    const abort = new CancelSignal()
-    if (clientGone(reply)) abort.abort()
-    else reply.raw.once('close', () => { if (!reply.raw.writableEnded) abort.abort() })
+    const gone = clientGone(reply)
+    if (!gone) {
+      out.once('close', () => {
+        if (!out.writableEnded) call?.cancel()
+        tap?.finish()
+        // A cut response never finishes, so Fastify never runs onResponse for it: complete it here.
+        if (streamed && !out.writableFinished) completed(request, reply)
+      })
+    }
+
     const send = (target: TargetState<UpstreamTarget>, attempt: number): void => {
       st.target = target
       target.inFlight++
-      sendUpstream(target.target, { method: raw.method ?? 'GET', path: raw.url ?? '/', headers, body, signal: abort }, (err, res) => {
-        target.inFlight--
-        if (err && abort.aborted) {
-          st.errorKind = 'client-gone'
-          return
+      let counted = true
+      const settle = (): void => {
+        if (counted) {
+          counted = false
+          target.inFlight--
         }
-        if (err) {
+      }
+      const thisCall: UpstreamCall = exchangeUpstream(target.target, forward, {
+        head(status, upstream) {
+          settle()
+          site.balancer.success(target)
+          const staged = onUpstreamHead(request, reply, thisCall, status, upstream)
+          if (staged === undefined) return
+          streaming = true
+          streamed = true
+          if (state.plan.protections.upstreamBody.length > 0) tap = responseTap(request, status, staged)
+        },
+        data(chunk) {
+          if (!streaming) return true // a HEAD, 204 or 304 answer: whatever follows is dropped
+          tap?.data(chunk)
+          if (out.destroyed || out.write(chunk)) return true
+          out.once('drain', resume)
+          return false
+        },
+        end() {
+          if (!streaming) return
+          streaming = false
+          tap?.finish()
+          if (!out.destroyed) out.end()
+        },
+        error(err, afterHead) {
+          if (afterHead) {
+            // A dropped body (HEAD, 204, 304), an answer already replaced, or a client gone: nothing more to do.
+            if (!streaming) return
+            streaming = false
+            tap?.finish()
+            if (!thisCall.cancelled) onBodyError(request, reply, err)
+            return
+          }
+          settle()
+          if (thisCall.cancelled) {
+            st.errorKind = 'client-gone'
+            return
+          }
           // Refused or never connected: the request did not reach that target, so another one may take it (once),
           // provided the body can be sent again (none, or one a protection already holds in memory).
           const retryable = (err.kind === 'refused' || err.kind === 'connect-timeout') && (body === null || Buffer.isBuffer(body))
@@ -333,41 +389,42 @@ export function buildGateway(options: GatewayOptions): Gateway {
             const other = site.balancer.pick(Date.now())
             if (other && other !== target && !reply.sent) return send(other, 1)
           }
-          return onUpstreamError(request, reply, err)
-        }
-        site.balancer.success(target)
-        onUpstreamResponse(request, reply, res!)
+          onUpstreamError(request, reply, err)
+        },
       })
+      call = thisCall
+      if (gone) thisCall.cancel()
     }
     st.upstreamStart = performance.now()
     send(picked, 0)
     return reply
   }
 
-  function onUpstreamResponse(request: FastifyRequest, reply: FastifyReply, res: UpstreamResponse): void {
+  /**
+   * The head of a proxied answer: checked, passed through the response stage, and staged on Node's response.
+   * Returns the headers staged when the body is to stream to the client; undefined when it is not: dropped (HEAD,
+   * 204, 304: the answer ends at its head), or the answer was replaced by an error page, or the client is gone.
+   */
+  function onUpstreamHead(
+    request: FastifyRequest, reply: FastifyReply, call: UpstreamCall, status: number, upstream: UpstreamHeaders,
+  ): UpstreamHeaders | undefined {
     const st = request.rampart
     st.upstreamMs = performance.now() - st.upstreamStart
     // The client may have gone while the upstream was thinking. (Not `request.raw.destroyed`: Node destroys a
     // request stream once its body has been read, long before the response is due.)
     if (reply.sent || clientGone(reply)) {
-      res.body.destroy()
-      return
+      call.cancel()
+      return undefined
     }
-    const status = res.statusCode
-    const body = res.body
     if (status < 100 || status > 599) {
-      body.destroy()
+      call.cancel()
       st.errorKind = 'invalid-status'
-      return sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
+      sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
+      return undefined
     }
-    const headers = endToEndHeaders(res.headers) as UpstreamHeaders
+    const headers = endToEndHeaders(upstream) as UpstreamHeaders
     const location = headers['location']
     if (typeof location === 'string') headers['location'] = st.site.location.rewrite(location, st.host)
-    const protections = state.plan.protections
-
-    // The response is written straight to Node's response object: the head is staged with setHeader (Node sends it
-    // with the first body byte), then the body is piped as it comes. Fastify's stream sending adds two end-of-stream
-    // watchers and a header copy per request for nothing a proxy needs; its onResponse hook still runs on finish.
     const out = reply.raw
     let staged: UpstreamHeaders
     try {
@@ -375,41 +432,39 @@ export function buildGateway(options: GatewayOptions): Gateway {
     } catch {
       // An upstream header Node refuses to send (invalid bytes): nothing was written, so answer 502 instead.
       dropStagedHead(out)
-      body.destroy()
+      call.cancel()
       st.errorKind = 'invalid-header'
-      return sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
+      sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
+      return undefined
     }
     if (request.raw.method === 'HEAD' || status === 204 || status === 304) {
       // RFC 9112 §6.3: these answers end at their head, whatever the upstream wrote after it. undici drops such a
       // connection, and calls a 304's Content-Length (the representation's size) a mismatch: neither is the client's.
       // A 204 never has a Content-Length (RFC 9110 §8.6); HTTP/2 clients reset a stream that has one.
       if (status === 204) out.removeHeader('content-length')
-      body.on('error', () => {}).resume()
       reply.hijack()
       out.end()
-      return
+      return undefined
     }
-    body.on('error', (e: Error) => {
-      st.errorKind = `response-${(e as NodeJS.ErrnoException).code ?? 'error'}`
-      const code: ErrorCode = (e as NodeJS.ErrnoException).code === 'UND_ERR_BODY_TIMEOUT'
-        ? 'RAMPART_ERR_UPSTREAM_TIMEOUT' : 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE'
-      if (!out.headersSent) {
-        // Not a byte reached the client: drop the app's head and answer like any failed upstream.
-        dropStagedHead(out)
-        return sendError(reply, request, code)
-      }
-      // The head is out: the client gets the faithful part, then an aborted connection, or an HTTP/2 stream reset
-      // with INTERNAL_ERROR (destroying without an error resets with NO_ERROR, which reads as a complete answer).
-      st.errorCode = code
-      out.destroy(e)
-    })
-    out.once('close', () => {
-      if (!body.readableEnded) body.destroy()
-      // A cut response never finishes, so Fastify never runs onResponse for it: complete it here.
-      if (!out.writableFinished) completed(request, reply)
-    })
-    if (protections.upstreamBody.length > 0) tapResponseBody(request, status, staged, body)
-    body.pipe(out as unknown as NodeJS.WritableStream)
+    return staged
+  }
+
+  /** The upstream body failed while it streamed to the client. */
+  function onBodyError(request: FastifyRequest, reply: FastifyReply, err: ClassifiedError): void {
+    const st = request.rampart
+    const out = reply.raw
+    const cause = (err.cause as NodeJS.ErrnoException).code
+    st.errorKind = `response-${cause ?? 'error'}`
+    const code: ErrorCode = cause === 'UND_ERR_BODY_TIMEOUT' ? 'RAMPART_ERR_UPSTREAM_TIMEOUT' : 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE'
+    if (!out.headersSent) {
+      // Not a byte reached the client: drop the app's head and answer like any failed upstream.
+      dropStagedHead(out)
+      return sendError(reply, request, code)
+    }
+    // The head is out: the client gets the faithful part, then an aborted connection, or an HTTP/2 stream reset
+    // with INTERNAL_ERROR (destroying without an error resets with NO_ERROR, which reads as a complete answer).
+    st.errorCode = code
+    out.destroy(err.cause)
   }
 
   /** Counts an upstream failure: metrics, and passive health for failures that say "this target is not there". */
@@ -504,8 +559,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
     return headers
   }
 
-  /** Lets protections see the first bytes of a response body as it streams past, without holding it back. */
-  function tapResponseBody(request: FastifyRequest, status: number, headers: UpstreamHeaders, body: Readable): void {
+  /**
+   * Lets protections see the first bytes of a response body as it streams past, without holding it back. Undefined
+   * when no protection wants any. `finish` runs the observers once: when enough was seen, at the end, or when the
+   * body stops early (an error, a cut).
+   */
+  function responseTap(request: FastifyRequest, status: number, headers: UpstreamHeaders): ResponseTap | undefined {
     const observers: Protection[] = []
     let want = 0
     for (const p of state.plan.protections.upstreamBody) {
@@ -515,14 +574,13 @@ export function buildGateway(options: GatewayOptions): Gateway {
         want = Math.max(want, n)
       }
     }
-    if (observers.length === 0) return
+    if (observers.length === 0) return undefined
     const chunks: Buffer[] = []
     let seen = 0
     let done = false
     const finish = (): void => {
       if (done) return
       done = true
-      body.off('data', onData)
       const head = Buffer.concat(chunks, Math.min(seen, want))
       for (const p of observers) {
         try {
@@ -532,14 +590,15 @@ export function buildGateway(options: GatewayOptions): Gateway {
         }
       }
     }
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk)
-      seen += chunk.length
-      if (seen >= want) finish()
+    return {
+      data(chunk) {
+        if (done) return
+        chunks.push(chunk)
+        seen += chunk.length
+        if (seen >= want) finish()
+      },
+      finish,
     }
-    body.on('data', onData)
-    body.once('end', finish)
-    body.once('close', finish)
   }
 
   app.setNotFoundHandler((request, reply) => sendError(reply, request, 'RAMPART_ERR_HTTP_BAD_REQUEST'))
@@ -588,6 +647,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
 /** Forgets a staged (not yet sent) upstream head, so an error page goes out without any of it. */
 function dropStagedHead(out: FastifyReply['raw']): void {
   for (const name of out.getHeaderNames()) out.removeHeader(name)
+}
+
+/** A protection's view of a response body as it streams (see `responseTap`). */
+interface ResponseTap {
+  data(chunk: Buffer): void
+  finish(): void
 }
 
 const REFUSED = Symbol('rampart.refused')

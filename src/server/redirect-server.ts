@@ -16,7 +16,7 @@ import { parseHostHeader } from '../http/host.js'
 import { normalizeIp } from '../net/cidr.js'
 import { forwardRequestHeaders } from '../proxy/forward-headers.js'
 import { endToEndHeaders } from '../proxy/hop-by-hop.js'
-import { sendUpstream } from '../proxy/forwarder.js'
+import { exchangeUpstream } from '../proxy/forwarder.js'
 import { randomUUID } from 'node:crypto'
 import { capConnections, connectionsCheckingInterval } from './tls-server.js'
 
@@ -110,11 +110,29 @@ async function serveAcme(
   }, site.hostMode)
   const picked = site.balancer.pick(Date.now())
   if (!picked) return finish(503, { 'content-type': 'text/plain' }, 'Service Unavailable\n')
-  sendUpstream(picked.target, { method: req.method ?? 'GET', path: url, headers, body: null }, (err, up) => {
-    if (err || !up) return finish(502, { 'content-type': 'text/plain' }, 'Bad Gateway\n')
-    const answer = endToEndHeaders(up.headers)
-    for (const k in answer) res.setHeader(k, answer[k]!)
-    res.statusCode = up.statusCode
-    up.body.pipe(res)
+  const call = exchangeUpstream(picked.target, { method: req.method ?? 'GET', path: url, headers, body: null }, {
+    head(status, upstream) {
+      const answer = endToEndHeaders(upstream)
+      try {
+        for (const k in answer) res.setHeader(k, answer[k]!)
+      } catch {
+        // A header Node refuses to send: nothing went out yet.
+        for (const k of res.getHeaderNames()) res.removeHeader(k)
+        call.cancel()
+        return finish(502, { 'content-type': 'text/plain' }, 'Bad Gateway\n')
+      }
+      res.statusCode = status
+    },
+    data(chunk) {
+      if (res.destroyed || res.write(chunk)) return true
+      res.once('drain', () => call.resume())
+      return false
+    },
+    end: () => res.end(),
+    error(_err, afterHead) {
+      if (afterHead) res.destroy()
+      else if (!call.cancelled) finish(502, { 'content-type': 'text/plain' }, 'Bad Gateway\n')
+    },
   })
+  res.once('close', () => { if (!res.writableEnded) call.cancel() })
 }
