@@ -11,6 +11,7 @@ import { projectRoot, tempDir } from './helpers/paths.js'
 import { makeCert } from './helpers/certs.js'
 import { startUpstream } from './helpers/upstream.js'
 import { deadPort } from './helpers/upstream.js'
+import { oneSiteYaml } from './helpers/site-yaml.js'
 
 const bin = join(projectRoot, 'dist', 'src', 'bin.js')
 const run = (args: string[], cwd: string) => spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 90_000 })
@@ -53,7 +54,7 @@ t.test('start: SIGHUP reloads, SIGTERM drains an in-flight request and exits 0',
   })
   const v2 = await startUpstream(t, (req, res) => res.end(`v2 ${req.url}`))
   const port = await deadPort()
-  const config = (upstream: string) => `listen:\n  https: { host: 127.0.0.1, port: ${port} }\n  http: { enabled: false }\n  admin: { enabled: false }\ntls:\n  certificates:\n    - { hosts: [a.test], cert: site.pem, key: site-key.pem }\nsites:\n  - hosts: [a.test]\n    upstream: ${upstream}\nshutdown: { grace: 5s }\n`
+  const config = (upstream: string) => oneSiteYaml({ upstream, port, admin: false, extra: 'shutdown: { grace: 5s }\n' })
   writeFileSync(join(dir, 'r.yaml'), config(slow.url))
   const child = spawn(process.execPath, [bin, 'start', '--config', 'r.yaml'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })

@@ -60,7 +60,7 @@ export interface LoadResult {
   readonly sideCpuUsPerReq?: number
 }
 
-interface ClientResult {
+export interface ClientResult {
   requests: number
   durationSec: number
   p50Ms: number
@@ -90,7 +90,18 @@ type Autocannon = (
 
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon
 
-function runAutocannon(opts: LoadOptions, durationSec: number): Promise<ClientResult> {
+/** The options autocannon needs; `measureLoad` passes its own, `sendRequests` a fixed count. */
+type AutocannonLoad = Pick<LoadOptions, 'url' | 'host' | 'connections' | 'post'>
+
+/**
+ * Sends exactly `amount` requests over `connections` keep-alive connections and resolves when all are answered
+ * (bounded: `limitSec`). For measures that count work per request rather than time it (the instruction count).
+ */
+export function sendRequests(opts: AutocannonLoad, amount: number, limitSec: number): Promise<ClientResult> {
+  return runAutocannon(opts, limitSec, amount)
+}
+
+function runAutocannon(opts: AutocannonLoad, durationSec: number, amount?: number): Promise<ClientResult> {
   const url = new URL(opts.url)
   return new Promise((resolve, reject) => {
     let settled = false
@@ -99,7 +110,7 @@ function runAutocannon(opts: LoadOptions, durationSec: number): Promise<ClientRe
     const instance = autocannon({
       url: opts.post === undefined ? opts.url : new URL(opts.post.path, opts.url).href,
       connections: opts.connections,
-      duration: durationSec,
+      ...(amount === undefined ? { duration: durationSec } : { amount }),
       pipelining: 1,
       timeout: 10,
       headers: opts.post === undefined ? { host: opts.host } : { host: opts.host, 'content-type': opts.post.contentType },

@@ -30,6 +30,10 @@ export interface BenchContext {
   readonly cert: BenchCertificate
   /** The shared plain-HTTP upstream every proxy forwards to. */
   readonly upstream: { readonly port: number, readonly pid: number }
+  /** Runs each target command under another one (the instruction count runs it under callgrind). */
+  readonly wrap?: (command: string, args: readonly string[]) => { readonly command: string, readonly args: readonly string[] }
+  /** How long a target may take to start serving (default 15 s; much longer under valgrind). */
+  readonly startTimeoutMs?: number
 }
 
 export interface RunningTarget {
@@ -79,17 +83,22 @@ function version(command: string, args: readonly string[]): string {
 }
 
 function nodeChild(ctx: BenchContext, name: string, script: string, args: readonly string[]): Child {
-  return spawnChild(name, process.execPath, [script, ...args], {
+  const cmd = wrapped(ctx, process.execPath, [script, ...args])
+  return spawnChild(name, cmd.command, cmd.args, {
     logFile: join(ctx.tmpDir, `${name}.log`),
     env: { ...process.env, NODE_ENV: 'production' },
     cwd: REPO_ROOT,
   })
 }
 
+function wrapped(ctx: BenchContext, command: string, args: readonly string[]): { command: string, args: readonly string[] } {
+  return ctx.wrap === undefined ? { command, args } : ctx.wrap(command, args)
+}
+
 /** Waits for a child to serve, or stops it and rethrows. */
-async function ready(child: Child, url: string, host: string): Promise<void> {
+async function ready(child: Child, url: string, host: string, timeoutMs?: number): Promise<void> {
   try {
-    await waitUntilServing(child, url, host)
+    await waitUntilServing(child, url, host, timeoutMs)
   } catch (err) {
     await child.stop(1000)
     throw err
@@ -139,7 +148,7 @@ const nodeHttps: Scenario = {
     ])
     const url = `https://127.0.0.1:${port}/`
     const host = `localhost:${port}`
-    await ready(child, url, host)
+    await ready(child, url, host, ctx.startTimeoutMs)
     return { url, host, pids: [child.pid], sidePids: [], info: `node ${process.version}`, stop: () => child.stop() }
   },
 }
@@ -162,7 +171,7 @@ function nodeProxyScenario(id: string, name: string, script: string, description
       ])
       const url = `https://127.0.0.1:${port}/`
       const host = `localhost:${port}`
-      await ready(child, url, host)
+      await ready(child, url, host, ctx.startTimeoutMs)
       return { url, host, pids: [child.pid], sidePids: [ctx.upstream.pid], stop: () => child.stop() }
     },
   }
@@ -221,13 +230,14 @@ function nginxScenario(id: string, name: string, client: LoadClient, workload: W
       })
       const confPath = join(prefix, 'nginx.conf')
       await writeFile(confPath, conf)
-      const child = spawnChild(id, nginx, ['-p', `${prefix}/`, '-c', confPath, '-e', join(prefix, 'error.log')], {
+      const cmd = wrapped(ctx, nginx, ['-p', `${prefix}/`, '-c', confPath, '-e', join(prefix, 'error.log')])
+      const child = spawnChild(id, cmd.command, cmd.args, {
         logFile: join(ctx.tmpDir, `${id}.log`),
       })
       const url = `https://127.0.0.1:${port}/`
       const host = `localhost:${port}`
       try {
-        await ready(child, url, host)
+        await ready(child, url, host, ctx.startTimeoutMs)
       } catch (err) {
         const log = await readFile(join(prefix, 'error.log'), 'utf8').catch(() => '')
         throw new Error(`${(err as Error).message}\n${log.slice(-1500)}`)
@@ -436,7 +446,7 @@ function rampartScenario(variant: RampartVariant, client: LoadClient): Scenario 
         const child = nodeChild(ctx, id, RAMPART_CLI, ['start', '--config', configPath])
         const url = `https://127.0.0.1:${port}/`
         const host = `localhost:${port}`
-        await ready(child, url, host)
+        await ready(child, url, host, ctx.startTimeoutMs)
         return {
           url,
           host,

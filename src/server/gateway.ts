@@ -21,6 +21,7 @@ import { normalizeIp } from '../net/cidr.js'
 import { resolveClientIp } from '../net/client-ip.js'
 import { forwardRequestHeaders } from '../proxy/forward-headers.js'
 import { endToEndHeaders } from '../proxy/hop-by-hop.js'
+import { sendHead } from '../proxy/response-head.js'
 import { exchangeUpstream, type UpstreamCall, type UpstreamHeaders, type ClassifiedError, type UpstreamTarget } from '../proxy/forwarder.js'
 import type { TargetState } from '../upstream/balancer.js'
 import { BodyLimit } from '../proxy/body-limit.js'
@@ -310,15 +311,17 @@ export function buildGateway(options: GatewayOptions): Gateway {
     }
     const forward = { method: raw.method ?? 'GET', path: raw.url ?? '/', headers, body }
     const out = reply.raw
-    // The answer is written straight to Node's response as undici delivers it: the head staged with setHeader (Node
-    // sends it with the first body byte), then each chunk written, with backpressure. Fastify's stream sending
+    // The answer is written straight to Node's response as undici delivers it: the head in one writeHead when the
+    // first body byte (or the end) is due, then each chunk written, with backpressure. Fastify's stream sending
     // would add a body stream, a pipe and two end-of-stream watchers per request for nothing a proxy needs; its
     // onResponse hook still runs on finish.
     let call: UpstreamCall | undefined
     let tap: ResponseTap | undefined
-    // The body streams to the client now; it did at some point (the head is staged).
+    // The body streams to the client now; it did at some point (the head was accepted).
     let streaming = false
     let streamed = false
+    // The head to send with the first body byte; undefined once sent (or when there is none).
+    let pendingHead: UpstreamHeaders | undefined
     const resume = (): void => call?.resume()
     // A client that is gone (an HTTP/2 RST_STREAM, a closed connection) costs the upstream nothing more: a request
     // not sent yet is never sent, one in flight is aborted and its pool connection freed. Otherwise a rapid reset
@@ -350,12 +353,14 @@ export function buildGateway(options: GatewayOptions): Gateway {
           site.balancer.success(target)
           const staged = onUpstreamHead(request, reply, thisCall, status, upstream)
           if (staged === undefined) return
+          pendingHead = staged
           streaming = true
           streamed = true
           if (state.plan.protections.upstreamBody.length > 0) tap = responseTap(request, status, staged)
         },
         data(chunk) {
           if (!streaming) return true // a HEAD, 204 or 304 answer: whatever follows is dropped
+          if (pendingHead !== undefined && !flushHead()) return true
           tap?.data(chunk)
           if (out.destroyed || out.write(chunk)) return true
           out.once('drain', resume)
@@ -363,6 +368,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
         },
         end() {
           if (!streaming) return
+          if (pendingHead !== undefined && !flushHead()) return
           streaming = false
           tap?.finish()
           if (!out.destroyed) out.end()
@@ -395,15 +401,31 @@ export function buildGateway(options: GatewayOptions): Gateway {
       call = thisCall
       if (gone) thisCall.cancel()
     }
+
+    /**
+     * Sends the pending head. When Node refuses one of its fields (invalid bytes), nothing has reached the client:
+     * the upstream is dropped and a 502 page goes out instead, as for any answer Rampart cannot pass on.
+     */
+    const flushHead = (): boolean => {
+      const head = pendingHead!
+      pendingHead = undefined
+      if (out.destroyed || sendHead(out, out.statusCode, head) === undefined) return true
+      streaming = false
+      tap = undefined // the observers never see an answer the client did not get
+      call?.cancel()
+      st.errorKind = 'invalid-header'
+      sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
+      return false
+    }
     st.upstreamStart = performance.now()
     send(picked, 0)
     return reply
   }
 
   /**
-   * The head of a proxied answer: checked, passed through the response stage, and staged on Node's response.
-   * Returns the headers staged when the body is to stream to the client; undefined when it is not: dropped (HEAD,
-   * 204, 304: the answer ends at its head), or the answer was replaced by an error page, or the client is gone.
+   * The head of a proxied answer: checked and passed through the response stage. Returns the headers to send with
+   * the first body byte when the body is to stream to the client; undefined when it is not: dropped (HEAD, 204,
+   * 304: the answer ends at its head, sent here), or the answer was replaced by an error page, or the client is gone.
    */
   function onUpstreamHead(
     request: FastifyRequest, reply: FastifyReply, call: UpstreamCall, status: number, upstream: UpstreamHeaders,
@@ -428,12 +450,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const out = reply.raw
     let staged: UpstreamHeaders
     try {
-      staged = stageHead(request, reply, status, headers)
-    } catch {
-      // An upstream header Node refuses to send (invalid bytes): nothing was written, so answer 502 instead.
-      dropStagedHead(out)
+      staged = responseStage(request, status, headers)
+    } catch (err) {
+      // A protection failed on this answer: nothing was written, so the client gets a 502 page, not a hung request.
+      logger.error({ code: 'RAMPART_ERR_LIFECYCLE_UNCAUGHT', reqId: request.id, err }, 'response stage failed')
       call.cancel()
-      st.errorKind = 'invalid-header'
+      st.errorKind = 'response-stage'
       sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
       return undefined
     }
@@ -441,11 +463,20 @@ export function buildGateway(options: GatewayOptions): Gateway {
       // RFC 9112 §6.3: these answers end at their head, whatever the upstream wrote after it. undici drops such a
       // connection, and calls a 304's Content-Length (the representation's size) a mismatch: neither is the client's.
       // A 204 never has a Content-Length (RFC 9110 §8.6); HTTP/2 clients reset a stream that has one.
-      if (status === 204) out.removeHeader('content-length')
+      if (status === 204) staged['content-length'] = undefined
+      if (sendHead(out, status, staged) !== undefined) {
+        // An upstream header Node refuses to send (invalid bytes): nothing was written, so answer 502 instead.
+        call.cancel()
+        st.errorKind = 'invalid-header'
+        sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
+        return undefined
+      }
       reply.hijack()
       out.end()
       return undefined
     }
+    // The status is known now (metrics and the access log read it even if the client goes before the first byte).
+    out.statusCode = status
     return staged
   }
 
@@ -457,8 +488,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     st.errorKind = `response-${cause ?? 'error'}`
     const code: ErrorCode = cause === 'UND_ERR_BODY_TIMEOUT' ? 'RAMPART_ERR_UPSTREAM_TIMEOUT' : 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE'
     if (!out.headersSent) {
-      // Not a byte reached the client: drop the app's head and answer like any failed upstream.
-      dropStagedHead(out)
+      // Not a byte reached the client (the head waits for the first body byte): answer like any failed upstream.
       return sendError(reply, request, code)
     }
     // The head is out: the client gets the faithful part, then an aborted connection, or an HTTP/2 stream reset
@@ -533,29 +563,23 @@ export function buildGateway(options: GatewayOptions): Gateway {
     if (answer.contentType !== undefined && headers['content-type'] === undefined) headers['content-type'] = answer.contentType
     if (headers['content-length'] === undefined) headers['content-length'] = String(body.length)
     if (headers['date'] === undefined) headers['date'] = date
-    stageHead(request, reply, answer.status, headers)
+    const refused = sendHead(reply.raw, answer.status, responseStage(request, answer.status, headers))
+    if (refused !== undefined) throw refused
     reply.hijack()
     reply.raw.end(body)
   }
 
   /**
    * The response stage every answer in the application's name goes through, proxied or sent as if: the protections'
-   * `onUpstreamHeaders` (lockout outcome, RateLimit fields, header policy, cookies), the request id last, then the
-   * head staged on Node's response (sent with the first body byte). Returns the headers staged. Throws when Node
-   * refuses a header (invalid bytes); whatever was staged is then still on the response.
+   * `onUpstreamHeaders` (lockout outcome, RateLimit fields, header policy, cookies), then the request id. Returns
+   * the headers to send (an undefined value: not sent). Nothing is written to the response here.
    */
-  function stageHead(request: FastifyRequest, reply: FastifyReply, status: number, upstream: UpstreamHeaders): UpstreamHeaders {
+  function responseStage(request: FastifyRequest, status: number, upstream: UpstreamHeaders): UpstreamHeaders {
     let headers = upstream
     for (const p of state.plan.protections.upstreamHeaders) headers = p.onUpstreamHeaders!(headers, request, status) ?? headers
     headers[state.plan.requestIdHeader] = request.id
     const length = headers['content-length']
     request.rampart.responseLength = typeof length === 'string' ? Number(length) : undefined
-    const out = reply.raw
-    out.statusCode = status
-    for (const name in headers) {
-      const value = headers[name]
-      if (value !== undefined) out.setHeader(name, value)
-    }
     return headers
   }
 
@@ -644,10 +668,6 @@ export function buildGateway(options: GatewayOptions): Gateway {
   return { app, server, sendAnswer }
 }
 
-/** Forgets a staged (not yet sent) upstream head, so an error page goes out without any of it. */
-function dropStagedHead(out: FastifyReply['raw']): void {
-  for (const name of out.getHeaderNames()) out.removeHeader(name)
-}
 
 /** A protection's view of a response body as it streams (see `responseTap`). */
 interface ResponseTap {

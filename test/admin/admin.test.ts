@@ -6,6 +6,7 @@
 import t from 'tap'
 import http from 'node:http'
 import { startGateway, LISTEN_HTTPS_ONLY, h1 } from '../helpers/gateway.js'
+import { oneSiteYaml } from '../helpers/site-yaml.js'
 import { startUpstream } from '../helpers/upstream.js'
 import { startRedis } from '../helpers/redis.js'
 
@@ -147,14 +148,7 @@ t.test('metrics: the text format parses and counts what happened', async (t) => 
 })
 
 t.test('an admin listener without a token only answers the open probes', async (t) => {
-  const g = await startGateway(t, `${LISTEN_HTTPS_ONLY}
-tls:
-  certificates:
-    - { hosts: [a.test], cert: site.pem, key: site-key.pem }
-sites:
-  - hosts: [a.test]
-    upstream: http://127.0.0.1:1
-`, { certs: { site: ['a.test'] } })
+  const g = await startGateway(t, oneSiteYaml({ upstream: 1, http2: true }), { certs: { site: ['a.test'] } })
   t.equal((await admin(g.runtime.adminPort!, '/healthz')).status, 200)
   t.equal((await admin(g.runtime.adminPort!, '/metrics')).status, 403)
   t.ok(g.logs.some((l) => String(l['msg']).includes('listen.admin.token is not set')), 'a warning says so')

@@ -14,27 +14,20 @@
  *   upstream in a form that no common upstream (IIS, Tomcat, PHP, Node) reads as `/admin`.
  */
 import t, { type Test } from 'tap'
-import { startGateway, LISTEN_HTTPS_ONLY } from '../helpers/gateway.js'
+import { startGateway } from '../helpers/gateway.js'
+import { oneSiteYaml } from '../helpers/site-yaml.js'
 import { startRawUpstream } from './raw-upstream.js'
 import { exchange, h2Exchange, barrier, BARRIER_PREFIX, type Outcome } from './raw-client.js'
 
 const up = await startRawUpstream(t)
-const gw = await startGateway(t, `${LISTEN_HTTPS_ONLY}
-tls:
-  certificates:
-    - { hosts: [a.test], cert: site.pem, key: site-key.pem }
-sites:
-  - name: app
-    hosts: [a.test]
-    upstream: ${up.url}
-access:
+const gw = await startGateway(t, oneSiteYaml({ upstream: up.url, http2: true, name: 'app', extra: `access:
   - { name: no-admin, pathPrefix: /admin, deny: [0.0.0.0/0, "::/0"] }
 threats:
   mode: block
 limits:
   maxHeaderSize: 32kb
   maxUriLength: 200
-`, { certs: { site: ['a.test'] } })
+` }), { certs: { site: ['a.test'] } })
 
 const TARGET = { port: gw.port, ca: gw.ca }
 const HOST = 'Host: a.test\r\n'

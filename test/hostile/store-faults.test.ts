@@ -20,6 +20,7 @@ import t from 'tap'
 import http from 'node:http'
 import { Redis } from 'ioredis'
 import { startGateway, h1, type TestGateway } from '../helpers/gateway.js'
+import { oneSiteYaml } from '../helpers/site-yaml.js'
 import { startRedis, startRedisCluster, type RedisHandle } from '../helpers/redis.js'
 import { startDemoApp, INVALID_CREDENTIALS_TEXT } from '../../src/demo/app.js'
 
@@ -43,19 +44,9 @@ const demo = await startDemoApp({ port: 0 })
 t.teardown(() => demo.close())
 
 /** `redis` is the YAML value of `store.redis` (a URL, or a flow mapping for a cluster). */
-const config = (redis: string, onStoreError: 'open' | 'closed') => `listen:
-  https: { host: 127.0.0.1, port: 0 }
-  http: { enabled: false }
-  admin: { host: 127.0.0.1, port: 0, openProbes: [healthz, readyz] }
-trustedProxies: [127.0.0.1/32]
-tls:
-  certificates:
-    - { hosts: [a.test], cert: site.pem, key: site-key.pem }
-sites:
-  - name: club
-    hosts: [a.test]
-    upstream: http://127.0.0.1:${demo.port}
-store:
+const config = (redis: string, onStoreError: 'open' | 'closed') => oneSiteYaml({
+  upstream: demo.port, admin: '{ host: 127.0.0.1, port: 0, openProbes: [healthz, readyz] }', trustedProxies: ['127.0.0.1/32'],
+  name: 'club', extra: `store:
   redis: ${redis}
   commandTimeout: ${COMMAND_TIMEOUT}ms
   onStoreError: ${onStoreError}
@@ -70,7 +61,7 @@ lockout:
   maxFailures: 3
   answer: { status: 200, body: '${MIMIC}' }
   deviceCookie: { enabled: false }
-`
+` })
 const gateway = (redis: string, mode: 'open' | 'closed' = 'open') =>
   startGateway(t, config(redis, mode), { certs: { site: ['a.test'] } })
 

@@ -90,6 +90,8 @@ interface Answer {
 interface H1Answer extends Answer {
   /** The body reached the end its framing announced (Content-Length bytes, or the last chunk). */
   readonly complete: boolean
+  /** The status line's reason phrase. */
+  readonly reason: string
 }
 
 /** Splits raw HTTP/1.1 bytes into the responses to `methods`, in order; whatever follows is `rest`. */
@@ -98,7 +100,7 @@ function frame(text: string, methods: readonly string[]): { answers: H1Answer[];
   let rest = text
   for (const method of methods) {
     const headEnd = rest.indexOf('\r\n\r\n')
-    const status = /^HTTP\/1\.1 (\d{3}) /.exec(rest)
+    const status = /^HTTP\/1\.1 (\d{3}) ([^\r]*)/.exec(rest)
     if (!status || headEnd < 0) break
     const headers: Record<string, string> = {}
     for (const line of rest.slice(0, headEnd).split('\r\n').slice(1)) {
@@ -139,7 +141,7 @@ function frame(text: string, methods: readonly string[]): { answers: H1Answer[];
       body = after
       after = ''
     }
-    answers.push({ status: code, headers, body, complete })
+    answers.push({ status: code, headers, body, complete, reason: status[2] ?? '' })
     rest = after
   }
   return { answers, rest }
@@ -166,7 +168,7 @@ async function h1One(tt: Tap, path: string, o: { method?: string; host?: string 
   tt.equal(answers.length, 1, `${path}: one response on the client connection`)
   tt.equal(rest, '', `${path}: no byte after it`)
   tt.ok(closedByServer, `${path}: the gateway closed the connection`)
-  return answers[0] ?? { status: 0, headers: {}, body: '', complete: false }
+  return answers[0] ?? { status: 0, headers: {}, body: '', complete: false, reason: '' }
 }
 
 interface H2Answer extends Answer {
@@ -244,7 +246,10 @@ t.test('an invalid status line or header byte: a 502 page, nothing of the head f
   const paths = ['/status-digits', '/status-missing', '/status-version', '/cr-in-value', '/lf-in-value', '/nul-in-value',
     '/space-in-name', '/cookie-cr', '/cookie-lf', '/cookie-ctl', '/cookie-del', '/cookie-fold']
   for (const path of paths) {
-    await expectPage(t, `${path} h1`, await h1One(t, path), 502, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
+    const one = await h1One(t, path)
+    await expectPage(t, `${path} h1`, one, 502, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
+    // Node chose the app's reason phrase when it was refused the app's head: the page must not keep it.
+    t.equal(one.reason, 'Bad Gateway', `${path} h1: the status line is the page's own`)
     await expectPage(t, `${path} h2`, await h2(path), 502, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
     await expectHealthy(t, path)
   }

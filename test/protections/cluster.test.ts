@@ -7,6 +7,7 @@
  */
 import t from 'tap'
 import { startGateway, h1, type TestGateway } from '../helpers/gateway.js'
+import { oneSiteYaml } from '../helpers/site-yaml.js'
 import { startRedisCluster } from '../helpers/redis.js'
 import { startDemoApp, INVALID_CREDENTIALS_TEXT } from '../../src/demo/app.js'
 
@@ -17,19 +18,7 @@ t.teardown(() => cluster.stop())
 const demo = await startDemoApp({ port: 0 })
 t.teardown(() => demo.close())
 
-const yaml = `listen:
-  https: { host: 127.0.0.1, port: 0 }
-  http: { enabled: false }
-  admin: { enabled: false }
-trustedProxies: [127.0.0.1/32]
-tls:
-  certificates:
-    - { hosts: [a.test], cert: site.pem, key: site-key.pem }
-sites:
-  - name: club
-    hosts: [a.test]
-    upstream: http://127.0.0.1:${demo.port}
-store:
+const yaml = oneSiteYaml({ upstream: demo.port, admin: false, trustedProxies: ['127.0.0.1/32'], name: 'club', extra: `store:
   redis:
     cluster: [${cluster.nodes.map((n) => `{ host: ${n.host}, port: ${n.port} }`).join(', ')}]
   keySecret: cluster-test-key-secret
@@ -43,7 +32,7 @@ lockout:
   maxFailures: 3
   answer: { status: 200, body: '${MIMIC}' }
   deviceCookie: { secret: cluster-device-cookie-secret-0123456789 }
-`
+` })
 const a = await startGateway(t, yaml, { certs: { site: ['a.test'] } })
 const b = await startGateway(t, yaml, { certs: { site: ['a.test'] } })
 

@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { projectRoot, tempDir } from '../helpers/paths.js'
 import { makeCert, testCa } from '../helpers/certs.js'
 import { startRedis, freePort } from '../helpers/redis.js'
+import { oneSiteYaml } from '../helpers/site-yaml.js'
 import { startDemoApp, INVALID_CREDENTIALS_TEXT } from '../../src/demo/app.js'
 
 const bin = join(projectRoot, 'dist', 'src', 'bin.js')
@@ -30,19 +31,7 @@ interface Instance { readonly port: number; readonly child: ChildProcess; readon
 async function startInstance(name: string): Promise<Instance> {
   const port = await freePort()
   const config = join(dir, `${name}.yaml`)
-  writeFileSync(config, `listen:
-  https: { host: 127.0.0.1, port: ${port} }
-  http: { enabled: false }
-  admin: { enabled: false }
-trustedProxies: [127.0.0.1/32]
-tls:
-  certificates:
-    - { hosts: [a.test], cert: site.pem, key: site-key.pem }
-sites:
-  - name: club
-    hosts: [a.test]
-    upstream: http://127.0.0.1:${demo.port}
-log: { level: info, accessLog: false }
+  writeFileSync(config, oneSiteYaml({ upstream: demo.port, port, admin: false, trustedProxies: ['127.0.0.1/32'], name: 'club', extra: `log: { level: info, accessLog: false }
 store:
   redis: ${redis.url}
   keySecret: shared-store-test-key-secret
@@ -57,7 +46,7 @@ lockout:
   maxFailures: 3
   answer: { status: 200, body: '${MIMIC}' }
   deviceCookie: { secret: shared-device-cookie-secret-0123456789 }
-`)
+` }))
   const child = spawn(process.execPath, [bin, 'start', '--config', config], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
   const lines: Array<Record<string, unknown>> = []
   let stderr = ''

@@ -12,6 +12,7 @@
 import t from 'tap'
 import https from 'node:https'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
+import { oneSiteYaml } from '../helpers/site-yaml.js'
 import { startRedis } from '../helpers/redis.js'
 import { startDemoApp, INVALID_CREDENTIALS_TEXT } from '../../src/demo/app.js'
 import type { Store } from '../../src/store/types.js'
@@ -46,19 +47,8 @@ t.teardown(() => redis.stop())
 const demo = await startDemoApp({ port: 0 })
 t.teardown(() => demo.close())
 
-const config = (lockoutOnStoreError: 'open' | 'closed') => `listen:
-  https: { host: 127.0.0.1, port: 0 }
-  http: { enabled: false }
-  admin: { enabled: false }
-trustedProxies: [127.0.0.1/32]
-tls:
-  certificates:
-    - { hosts: [a.test], cert: site.pem, key: site-key.pem }
-sites:
-  - name: club
-    hosts: [a.test]
-    upstream: http://127.0.0.1:${demo.port}
-store:
+const config = (lockoutOnStoreError: 'open' | 'closed') => oneSiteYaml({
+  upstream: demo.port, admin: false, trustedProxies: ['127.0.0.1/32'], name: 'club', extra: `store:
   redis: ${redis.url}
   commandTimeout: ${COMMAND_TIMEOUT}ms
   keySecret: store-faults-test-key-secret
@@ -72,7 +62,7 @@ lockout:
   answer: { status: 200, body: '${MIMIC}' }
   deviceCookie: { secret: store-faults-device-cookie-secret-0123 }
   onStoreError: ${lockoutOnStoreError}
-`
+` })
 const gwOpen = await startGateway(t, config('open'), { certs: { site: ['a.test'] } })
 const gwClosed = await startGateway(t, config('closed'), { certs: { site: ['a.test'] } })
 

@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { projectRoot, tempDir } from '../helpers/paths.js'
 import { makeCert } from '../helpers/certs.js'
 import { startGateway, LISTEN_HTTPS_ONLY, h1, h2, accessLines } from '../helpers/gateway.js'
+import { oneSiteYaml } from '../helpers/site-yaml.js'
 import { startUpstream, deadPort } from '../helpers/upstream.js'
 
 const app = await startUpstream(t)
@@ -124,15 +125,7 @@ t.test('forwarding headers: a spoofed X-Forwarded-For from an untrusted peer is 
 })
 
 t.test('forwarding headers: from a trusted proxy, X-Forwarded-For is appended to', async (t) => {
-  const trusted = await startGateway(t, `${LISTEN_HTTPS_ONLY}
-trustedProxies: [127.0.0.0/8]
-tls:
-  certificates:
-    - { hosts: [a.test], cert: site.pem, key: site-key.pem }
-sites:
-  - hosts: [a.test]
-    upstream: ${app.url}
-`, { certs: { site: ['a.test'] } })
+  const trusted = await startGateway(t, oneSiteYaml({ upstream: app.url, http2: true, trustedProxies: ['127.0.0.0/8'] }), { certs: { site: ['a.test'] } })
   const res = await h1(trusted.port, { host: 'a.test', ca: trusted.ca, headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' } })
   const h = echo(res.body).headers
   t.equal(h['x-forwarded-for'], '203.0.113.7, 127.0.0.1')
@@ -239,9 +232,7 @@ t.test('a streamed 100 MB upload passes through while the gateway process stays 
   const dir = tempDir(t)
   await makeCert(dir, 'site', ['a.test'])
   const port = await deadPort()
-  writeFileSync(join(dir, 'r.yaml'), `listen:\n  https: { host: 127.0.0.1, port: ${port} }\n  http: { enabled: false }\n  admin: { enabled: false }\n` +
-    `tls:\n  certificates:\n    - { hosts: [a.test], cert: site.pem, key: site-key.pem }\n` +
-    `sites:\n  - hosts: [a.test]\n    upstream: ${sink.url}\nproxy: { maxBodySize: 200mb }\nlog: { level: warn }\n`)
+  writeFileSync(join(dir, 'r.yaml'), oneSiteYaml({ upstream: sink.url, port, admin: false, extra: 'proxy: { maxBodySize: 200mb }\nlog: { level: warn }\n' }))
   // A small young generation makes V8 collect dead chunks early, so RSS shows what is live rather than garbage.
   const child = spawn(process.execPath, ['--max-semi-space-size=2', join(projectRoot, 'dist', 'src', 'bin.js'), 'start', '--config', 'r.yaml'], { cwd: dir, stdio: 'ignore' })
   t.teardown(() => { child.kill('SIGKILL') })
