@@ -412,9 +412,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       if (out.destroyed || sendHead(out, out.statusCode, head) === undefined) return true
       streaming = false
       tap = undefined // the observers never see an answer the client did not get
-      call?.cancel()
-      st.errorKind = 'invalid-header'
-      sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
+      refuseAnswer(request, reply, call, 'invalid-header')
       return false
     }
     st.upstreamStart = performance.now()
@@ -439,9 +437,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       return undefined
     }
     if (status < 100 || status > 599) {
-      call.cancel()
-      st.errorKind = 'invalid-status'
-      sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
+      refuseAnswer(request, reply, call, 'invalid-status')
       return undefined
     }
     const headers = endToEndHeaders(upstream) as UpstreamHeaders
@@ -454,9 +450,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     } catch (err) {
       // A protection failed on this answer: nothing was written, so the client gets a 502 page, not a hung request.
       logger.error({ code: 'RAMPART_ERR_LIFECYCLE_UNCAUGHT', reqId: request.id, err }, 'response stage failed')
-      call.cancel()
-      st.errorKind = 'response-stage'
-      sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
+      refuseAnswer(request, reply, call, 'response-stage')
       return undefined
     }
     if (request.raw.method === 'HEAD' || status === 204 || status === 304) {
@@ -466,9 +460,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       if (status === 204) staged['content-length'] = undefined
       if (sendHead(out, status, staged) !== undefined) {
         // An upstream header Node refuses to send (invalid bytes): nothing was written, so answer 502 instead.
-        call.cancel()
-        st.errorKind = 'invalid-header'
-        sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
+        refuseAnswer(request, reply, call, 'invalid-header')
         return undefined
       }
       reply.hijack()
@@ -478,6 +470,13 @@ export function buildGateway(options: GatewayOptions): Gateway {
     // The status is known now (metrics and the access log read it even if the client goes before the first byte).
     out.statusCode = status
     return staged
+  }
+
+  /** An upstream answer Rampart cannot pass on, of which nothing was sent: the exchange is dropped, the client gets a 502 page. */
+  function refuseAnswer(request: FastifyRequest, reply: FastifyReply, call: UpstreamCall | undefined, kind: string): void {
+    call?.cancel()
+    request.rampart.errorKind = kind
+    sendError(reply, request, 'RAMPART_ERR_UPSTREAM_BAD_RESPONSE')
   }
 
   /** The upstream body failed while it streamed to the client. */
