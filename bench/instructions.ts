@@ -27,6 +27,7 @@ import { probe, stopAllChildren } from './lib/child.js'
 import { inScratchRun, writeResults } from './lib/run-scope.js'
 import { SCENARIOS, TargetUnavailable, startSharedUpstream, type Scenario, type BenchContext } from './lib/targets.js'
 import { BENCH_PAGE_MARKER } from './lib/page.js'
+import { intOption, unsetIfEmpty } from './lib/options.js'
 
 const DEFAULT_ONLY = ['nginx', 'node-proxy', 'rampart-off', 'rampart-on']
 /**
@@ -59,13 +60,6 @@ const log = (line: string): void => {
   process.stderr.write(`${line}\n`)
 }
 
-function intOption(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
-  if (text === undefined || text === '') return fallback
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, got "${text}"`)
-  return value
-}
-
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
@@ -87,10 +81,10 @@ function parseOptions(argv: string[]): Options {
     }
   }
   return {
-    requests: intOption('requests', values.requests, 2000, 100, 100_000),
-    warmup: intOption('warmup', values.warmup, 14000, 0, 100_000),
-    rounds: intOption('rounds', values.rounds, 5, 1, 20),
-    connections: intOption('connections', values.connections, 10, 1, 200),
+    requests: intOption('requests', unsetIfEmpty(values.requests), 2000, 100, 100_000),
+    warmup: intOption('warmup', unsetIfEmpty(values.warmup), 14000, 0, 100_000),
+    rounds: intOption('rounds', unsetIfEmpty(values.rounds), 5, 1, 20),
+    connections: intOption('connections', unsetIfEmpty(values.connections), 10, 1, 200),
     only,
   }
 }

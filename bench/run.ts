@@ -19,6 +19,7 @@ import { inScratchRun, writeResults } from './lib/run-scope.js'
 import { SCENARIOS, TargetUnavailable, startSharedUpstream, type Scenario, type RunningTarget } from './lib/targets.js'
 import { computeRatios, formatNotes, formatTable, type Row } from './lib/report.js'
 import { BENCH_PAGE_MARKER } from './lib/page.js'
+import { intOption, unsetIfEmpty } from './lib/options.js'
 
 /** Time a target gets to start, and slack per scenario for probes, stop and the load client's own teardown. */
 const STARTUP_BUDGET_SEC = 20
@@ -30,15 +31,6 @@ interface Options {
   warmupSec: number
   only: string[] | undefined
   list: boolean
-}
-
-function intOption(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
-  if (text === undefined || text === '') return fallback
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`--${name} must be an integer from ${min} to ${max}, got "${text}"`)
-  }
-  return value
 }
 
 function parseOptions(argv: string[]): Options {
@@ -56,9 +48,9 @@ function parseOptions(argv: string[]): Options {
   const env = process.env
   const only = values.only ?? env.BENCH_ONLY
   return {
-    durationSec: intOption('duration', values.duration ?? env.BENCH_DURATION, 10, 1, 600),
-    connections: intOption('connections', values.connections ?? env.BENCH_CONNECTIONS, 50, 1, 5000),
-    warmupSec: intOption('warmup', values.warmup ?? env.BENCH_WARMUP, 2, 0, 60),
+    durationSec: intOption('duration', unsetIfEmpty(values.duration ?? env.BENCH_DURATION), 10, 1, 600),
+    connections: intOption('connections', unsetIfEmpty(values.connections ?? env.BENCH_CONNECTIONS), 50, 1, 5000),
+    warmupSec: intOption('warmup', unsetIfEmpty(values.warmup ?? env.BENCH_WARMUP), 2, 0, 60),
     only: only === undefined || only === '' ? undefined : only.split(',').map((s) => s.trim()).filter((s) => s !== ''),
     list: values.list === true,
   }

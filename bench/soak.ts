@@ -48,6 +48,7 @@ import { MB, UsageRecorder } from './lib/soak-usage.js'
 import { flatnessFailures, rssTrend, soakFailures, type Liveness } from './lib/soak-stats.js'
 import { summarizeLog } from './lib/soak-log.js'
 import { formatFlatness, formatSoak, type CurvePoint } from './lib/soak-report.js'
+import { intOption } from './lib/options.js'
 
 const SAMPLE_MS = 10_000
 const SLACK_SEC = 180
@@ -58,15 +59,6 @@ const REQUEST_TIMEOUT_SEC = 10
 type Options =
   | { readonly mode: 'soak', readonly minutes: number }
   | { readonly mode: 'requests', readonly requests: number, readonly limitMinutes: number }
-
-function intOption(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
-  if (text === undefined) return fallback
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`--${name} must be an integer from ${min} to ${max}, got "${text}"`)
-  }
-  return value
-}
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
